@@ -1,0 +1,39 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+# The CPU build of torch is installed first, so that the package's own
+# `torch>=...` requirement is already satisfied and pulls no CUDA wheels.
+TORCH_SPEC ?= torch==2.13.0
+PYTEST_ARGS ?= -m "not slow" -n 2
+
+.PHONY: demo test test-all bench lint doc clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	$(PIP) install --quiet "$(TORCH_SPEC)"
+	$(PIP) install --quiet -e ".[test,bench,lint]"
+	touch $@
+
+demo: $(VENV)/.installed
+	$(PY) -m sklearn_deepclust demo
+
+test: $(VENV)/.installed
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: $(VENV)/.installed
+	$(PY) -m pytest -n 2
+
+bench: $(VENV)/.installed
+	$(PY) -m benchmarks quality engine scale
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check sklearn_deepclust tests benchmarks examples
+
+doc: $(VENV)/.installed
+	@echo "The sphinx documentation lands with issue 7; see doc/README.md." && exit 1
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis

@@ -1,0 +1,320 @@
+"""The scikit-learn face shared by every deep clusterer of the package."""
+
+import io
+import warnings
+from abc import ABCMeta, abstractmethod
+from contextlib import contextmanager
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    ClusterMixin,
+    TransformerMixin,
+    _fit_context,
+)
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._engine import batched_forward, train_phase
+from .nn import check_encoder, make_encoder
+
+__all__ = ["DeepClusterer"]
+
+
+@contextmanager
+def seeded_torch(seed, device):
+    """Seed torch for the duration of a fit without touching the caller's RNG."""
+    devices = [device] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+def resolve_device(device):
+    """Turn the ``device`` parameter into a ``torch.device`` that exists here."""
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a torch device; use 'cpu', 'cuda' or "
+            "'cuda:0'."
+        ) from exc
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was requested but torch.cuda.is_available() is "
+            "False on this machine; use device='cpu'."
+        )
+    return resolved
+
+
+def to_tensor(X, device):
+    """A float32 tensor on ``device`` from a validated array (copies read-only input)."""
+    X = np.asarray(X, dtype=np.float32)
+    if not X.flags.writeable:
+        X = X.copy()
+    return torch.from_numpy(X).to(device)
+
+
+class _SerializedModule:
+    """A torch module stored as bytes, so that pickles load on any device."""
+
+    def __init__(self, module):
+        buffer = io.BytesIO()
+        torch.save(module, buffer)
+        self.payload = buffer.getvalue()
+
+    def load(self, map_location):
+        return torch.load(
+            io.BytesIO(self.payload), map_location=map_location, weights_only=False
+        )
+
+
+class DeepClusterer(
+    ClusterMixin,
+    TransformerMixin,
+    ClassNamePrefixFeaturesOutMixin,
+    BaseEstimator,
+    metaclass=ABCMeta,
+):
+    """Base class for the deep clustering estimators of sklearn_deepclust.
+
+    Subclasses implement :meth:`_fit` (train the networks on a float32 tensor
+    on the device) and, for inference on one batch, :meth:`_embed` and
+    :meth:`_cluster_log_proba`. This base class supplies everything a
+    scikit-learn user expects around them: parameter validation, input
+    validation, seeding, device handling, batched inference, ``labels_``,
+    ``transform`` with feature names and ``set_output``, ``score``, tags and
+    pickling across devices.
+
+    Fitted torch modules are stored in attributes ending in ``module_``.
+    """
+
+    _parameter_constraints: dict = {
+        "n_clusters": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dims": ["array-like"],
+        "embedding_dim": [Interval(Integral, 1, None, closed="left")],
+        "module": [None, torch.nn.Module],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [type],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Train the networks and cluster ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (numeric; converted to float32).
+        y : Ignored
+            Not used by unsupervised estimators; present for API consistency
+            (e.g. so that ``GridSearchCV`` can pass labels to a scorer).
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        X = validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=2)
+        self._check_n_clusters(X.shape[0])
+        self._check_hidden_dims()
+        device = resolve_device(self.device)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        with seeded_torch(seed, device):
+            X_tensor = to_tensor(X, device)
+            self._fit(X_tensor, y, seed=seed, device=device)
+        self.device_ = device
+        self._set_eval_mode()
+        self.labels_ = self._predict_tensor(X_tensor)
+        return self
+
+    @abstractmethod
+    def _fit(self, X, y, *, seed, device):
+        """Train on ``X`` (float32 tensor on ``device``); set fitted attributes."""
+
+    @abstractmethod
+    def _embed(self, X):
+        """Embedding of a batch tensor (inference mode)."""
+
+    @abstractmethod
+    def _cluster_log_proba(self, X):
+        """Log cluster probabilities of a batch tensor (inference mode)."""
+
+    def _objective(self, X):
+        """Training objective on ``X`` (lower is better), used by :meth:`score`."""
+        raise NotImplementedError
+
+    def _check_n_clusters(self, n_samples):
+        if self.n_clusters > n_samples:
+            raise ValueError(
+                f"n_clusters={self.n_clusters} is larger than the {n_samples} "
+                f"samples given; use n_clusters <= {n_samples}."
+            )
+
+    def _check_hidden_dims(self):
+        dims = np.asarray(self.hidden_dims)
+        if dims.ndim != 1 or not all(
+            isinstance(d, Integral) and d > 0 for d in self.hidden_dims
+        ):
+            raise ValueError(
+                "hidden_dims must be a sequence of positive integers such as "
+                f"(500, 500, 2000); got {self.hidden_dims!r}."
+            )
+
+    def _build_encoder(self, n_features, device):
+        """The user's ``module`` (copied) or the default MLP, and its output width."""
+        if self.module is not None:
+            encoder, embedding_dim = check_encoder(self.module, n_features, device)
+        else:
+            encoder = make_encoder(n_features, self.hidden_dims, self.embedding_dim)
+            encoder, embedding_dim = encoder.to(device), self.embedding_dim
+        self._n_features_out = embedding_dim
+        return encoder
+
+    def _train_phase(self, module, loss, X, *, max_epochs, seed, callbacks=()):
+        """Run one training phase with this estimator's optimiser settings."""
+        return train_phase(
+            module,
+            loss,
+            X,
+            max_epochs=max_epochs,
+            batch_size=self.batch_size,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            device=X.device,
+            seed=seed,
+            verbose=self.verbose,
+            callbacks=callbacks,
+        )
+
+    # ------------------------------------------------------------ inference
+    def _fitted_modules(self):
+        return {k: v for k, v in vars(self).items() if isinstance(v, torch.nn.Module)}
+
+    def _set_eval_mode(self):
+        for module in self._fitted_modules().values():
+            module.eval()
+
+    def _validated_tensor(self, X):
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
+        return to_tensor(X, self.device_)
+
+    def _predict_tensor(self, X_tensor):
+        log_proba = batched_forward(self._cluster_log_proba, X_tensor, self.batch_size)
+        return log_proba.argmax(dim=1).cpu().numpy().astype(np.int64)
+
+    def predict(self, X):
+        """Assign each sample of ``X`` to its most probable cluster.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            Cluster index of each sample.
+        """
+        return self._predict_tensor(self._validated_tensor(X))
+
+    def predict_proba(self, X):
+        """Soft cluster assignments of ``X``; rows sum to one.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_clusters)
+            Probability of each cluster for each sample.
+        """
+        X_tensor = self._validated_tensor(X)
+        log_proba = batched_forward(self._cluster_log_proba, X_tensor, self.batch_size)
+        return log_proba.exp().cpu().numpy()
+
+    def transform(self, X):
+        """Embed ``X`` with the trained encoder.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        embedding : ndarray of shape (n_samples, embedding_dim)
+            The encoder's output (float32).
+        """
+        X_tensor = self._validated_tensor(X)
+        return batched_forward(self._embed, X_tensor, self.batch_size).cpu().numpy()
+
+    def score(self, X, y=None):
+        """Negative training objective of the fitted model on ``X``.
+
+        Higher is better, like :meth:`sklearn.cluster.KMeans.score`. To score
+        against known labels use a scorer from :mod:`sklearn_deepclust.metrics`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Data to score.
+        y : Ignored
+            Not used, present for API consistency.
+
+        Returns
+        -------
+        score : float
+            Minus the per-sample objective (see the estimator's docstring).
+        """
+        X_tensor = self._validated_tensor(X)
+        with torch.no_grad():
+            return -float(self._objective(X_tensor))
+
+    # ----------------------------------------------------------- plumbing
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        try:
+            on_cpu = torch.device(self.device).type == "cpu"
+        except (RuntimeError, TypeError):
+            on_cpu = True
+        # Reductions on accelerators are not bit-reproducible.
+        tags.non_deterministic = not on_cpu
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        return {
+            key: _SerializedModule(value) if isinstance(value, torch.nn.Module) else value
+            for key, value in state.items()
+        }
+
+    def __setstate__(self, state):
+        device = state.get("device_")
+        if device is not None and device.type == "cuda" and not torch.cuda.is_available():
+            warnings.warn(
+                f"This model was fitted on {device}, which is not available here; "
+                "it is loaded on the CPU.",
+                UserWarning,
+                stacklevel=2,
+            )
+            device = torch.device("cpu")
+            state["device_"] = device
+        for key, value in state.items():
+            if isinstance(value, _SerializedModule):
+                state[key] = value.load(device if device is not None else "cpu")
+        super().__setstate__(state)

@@ -1,0 +1,274 @@
+"""The training engine: one skorch ``NeuralNet`` subclass drives every phase.
+
+A *phase* is a torch module, a loss module called as ``loss(output, index, x)``
+and optional callbacks. The dataset yields ``(x, index)`` so that a loss can
+look up per-sample state (DEC's target distribution, neighbour indices,
+pseudo-labels) by index; callbacks refresh that state between batches.
+
+Everything stays on the training device: batches are sliced from one tensor
+built once, the shuffling permutation is drawn on the device, and the epoch
+loss is accumulated on the device and read back once per epoch.
+"""
+
+import math
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import Callback, EpochTimer, PrintLog, ProgressBar
+
+__all__ = [
+    "ConvergenceReached",
+    "DeviceBatchIterator",
+    "IndexedTensorDataset",
+    "PhaseNet",
+    "RefreshEveryNBatches",
+    "batched_forward",
+    "train_phase",
+]
+
+
+class ConvergenceReached(Exception):
+    """Raised by a callback to end a phase early because its stopping rule holds."""
+
+
+class IndexedTensorDataset(torch.utils.data.Dataset):
+    """A tensor of samples that yields ``(x, index)`` pairs.
+
+    Parameters
+    ----------
+    X : torch.Tensor of shape (n_samples, n_features)
+        The samples, already on the training device.
+    """
+
+    def __init__(self, X):
+        self.X = X
+
+    def __len__(self):
+        return self.X.shape[0]
+
+    def __getitem__(self, index):
+        return self.X[index], index
+
+
+class DeviceBatchIterator:
+    """Mini-batches sliced from an :class:`IndexedTensorDataset` on its device.
+
+    A drop-in replacement for ``torch.utils.data.DataLoader`` as skorch's
+    ``iterator_train``: no worker processes, no collation, no host round trip.
+
+    Parameters
+    ----------
+    dataset : IndexedTensorDataset
+        The data to iterate over.
+    batch_size : int
+        Number of samples per batch (the last batch may be smaller).
+    shuffle : bool, default=False
+        Draw a new permutation of the samples at each pass.
+    generator : torch.Generator or None, default=None
+        Source of randomness for the permutation; it must live on the
+        dataset's device.
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, generator=None):
+        self.dataset = dataset
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+
+    def __len__(self):
+        return math.ceil(len(self.dataset) / self.batch_size)
+
+    def __iter__(self):
+        X = self.dataset.X
+        n_samples = X.shape[0]
+        if self.shuffle:
+            order = torch.randperm(
+                n_samples, device=X.device, generator=self.generator
+            )
+        else:
+            order = torch.arange(n_samples, device=X.device)
+        for start in range(0, n_samples, self.batch_size):
+            index = order[start : start + self.batch_size]
+            yield X[index], index
+
+
+class RefreshEveryNBatches(Callback):
+    """Call ``refresh(net)`` before training starts and every ``n_batches`` batches.
+
+    This is how per-sample state is kept current: the method passes a function
+    that recomputes its state over the whole data set (for DEC, the target
+    distribution) and may raise :class:`ConvergenceReached` to stop the phase.
+
+    Parameters
+    ----------
+    refresh : callable
+        Called as ``refresh(net)``.
+    n_batches : int
+        Refresh period in training batches.
+    """
+
+    def __init__(self, refresh, n_batches):
+        self.refresh = refresh
+        self.n_batches = n_batches
+
+    def on_train_begin(self, net, **kwargs):
+        self.batches_seen_ = 0
+        self.refresh(net)
+
+    def on_batch_begin(self, net, training=True, **kwargs):
+        if not training:
+            return
+        if self.batches_seen_ > 0 and self.batches_seen_ % self.n_batches == 0:
+            self.refresh(net)
+        self.batches_seen_ += 1
+
+
+class PhaseNet(NeuralNet):
+    """skorch ``NeuralNet`` for one training phase of a deep clusterer.
+
+    Differences with the plain ``NeuralNet``:
+
+    - the criterion is the phase loss, called as ``criterion(output, index, x)``;
+    - batches come from :class:`DeviceBatchIterator` and no validation split
+      is made (clustering has no held-out labels);
+    - the loss is summed on the device during an epoch and recorded once per
+      epoch as ``train_loss`` (no per-batch host synchronisation); a loss that
+      is not finite stops training with a :class:`FloatingPointError`;
+    - a callback raising :class:`ConvergenceReached` ends the phase cleanly.
+    """
+
+    def __init__(self, module, criterion, *args, **kwargs):
+        kwargs.setdefault("train_split", None)
+        kwargs.setdefault("iterator_train", DeviceBatchIterator)
+        kwargs.setdefault("iterator_valid", DeviceBatchIterator)
+        kwargs.setdefault("iterator_train__shuffle", True)
+        super().__init__(module, criterion, *args, **kwargs)
+
+    def get_default_callbacks(self):
+        callbacks = [("epoch_timer", EpochTimer()), ("print_log", PrintLog())]
+        if self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks
+
+    def get_loss(self, y_pred, y_true, X=None, training=False):
+        # ``y_true`` is the batch's sample indices (see IndexedTensorDataset).
+        return self.criterion_(y_pred, y_true, X)
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except ConvergenceReached:
+            return self
+
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        if iterator is None:
+            return
+        loss_sum = None
+        n_seen = 0
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            batch_loss = step["loss"].detach() * len(batch[1])
+            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+            n_seen += len(batch[1])
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        if loss_sum is None:
+            return
+        epoch_loss = loss_sum.item() / n_seen  # one synchronisation per epoch
+        self.history.record(prefix + "_loss", epoch_loss)
+        if not math.isfinite(epoch_loss):
+            raise FloatingPointError(
+                f"The training loss became {epoch_loss} in epoch "
+                f"{len(self.history)} of phase {type(self.criterion_).__name__}. "
+                "Standardise the input features (e.g. StandardScaler), lower "
+                "`lr`, or check the data for extreme values."
+            )
+
+
+def train_phase(
+    module,
+    loss,
+    X,
+    *,
+    max_epochs,
+    batch_size,
+    optimizer,
+    lr,
+    device,
+    seed,
+    verbose=0,
+    callbacks=(),
+):
+    """Train ``module`` on ``X`` with ``loss`` for at most ``max_epochs``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The network of this phase; trained in place.
+    loss : torch.nn.Module
+        Called as ``loss(output, index, x)``; holds the phase's per-sample state.
+    X : torch.Tensor of shape (n_samples, n_features)
+        Training data, already on ``device``.
+    max_epochs : int
+        Upper bound on the number of passes over the data.
+    batch_size : int
+        Mini-batch size.
+    optimizer : type
+        A ``torch.optim.Optimizer`` class.
+    lr : float
+        Learning rate.
+    device : torch.device
+        Where training happens.
+    seed : int
+        Seeds the shuffling of the batches.
+    verbose : int, default=0
+        0 silent, 1 one line per epoch, 2 also a progress bar.
+    callbacks : sequence of skorch callbacks, default=()
+        Extra callbacks, e.g. :class:`RefreshEveryNBatches`.
+
+    Returns
+    -------
+    history : skorch.History
+        One row per epoch with ``train_loss``, ``dur`` and whatever the
+        callbacks recorded.
+    """
+    generator = torch.Generator(device=device)
+    generator.manual_seed(int(seed))
+    net = PhaseNet(
+        module,
+        loss,
+        optimizer=optimizer,
+        lr=lr,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        device=device,
+        iterator_train__generator=generator,
+        callbacks=list(callbacks),
+        verbose=verbose,
+    )
+    net.fit(IndexedTensorDataset(X), y=None)
+    return net.history
+
+
+@torch.no_grad()
+def batched_forward(function, X, batch_size):
+    """Apply ``function`` to ``X`` in batches and concatenate on the device.
+
+    Parameters
+    ----------
+    function : callable
+        Maps a batch tensor to a tensor (or a tuple of tensors, whose first
+        element is kept).
+    X : torch.Tensor of shape (n_samples, n_features)
+    batch_size : int
+
+    Returns
+    -------
+    torch.Tensor
+        The outputs for all samples, on the device of ``X``.
+    """
+    outputs = []
+    for start in range(0, X.shape[0], batch_size):
+        out = function(X[start : start + batch_size])
+        outputs.append(out[0] if isinstance(out, tuple) else out)
+    return torch.cat(outputs)

@@ -1,0 +1,339 @@
+"""Deep Embedded Clustering (DEC) and Improved DEC (IDEC)."""
+
+from numbers import Integral, Real
+
+import torch
+from sklearn.cluster import KMeans
+from sklearn.utils._param_validation import Interval
+from torch import nn
+from torch.nn import functional as F
+
+from .._base import DeepClusterer
+from .._engine import ConvergenceReached, RefreshEveryNBatches, batched_forward
+from ..nn import Autoencoder, ReconstructionLoss, make_decoder
+
+__all__ = ["DEC", "soft_assignment", "target_distribution"]
+
+
+def soft_assignment(embedding, centroids, alpha=1.0):
+    """Log of DEC's Student's t soft assignment (Xie et al., 2016, Eq. 1).
+
+    ``q_ij ∝ (1 + ||z_i - mu_j||² / alpha) ** (-(alpha + 1) / 2)``, normalised
+    over the clusters ``j``. The log is returned because the KL loss needs it
+    and because normalising in the log domain cannot overflow.
+
+    Parameters
+    ----------
+    embedding : torch.Tensor of shape (n_samples, embedding_dim)
+    centroids : torch.Tensor of shape (n_clusters, embedding_dim)
+    alpha : float, default=1.0
+        Degrees of freedom of the Student's t kernel.
+
+    Returns
+    -------
+    log_q : torch.Tensor of shape (n_samples, n_clusters)
+    """
+    squared_distance = torch.cdist(embedding, centroids).square()
+    log_kernel = -(alpha + 1.0) / 2.0 * torch.log1p(squared_distance / alpha)
+    return torch.log_softmax(log_kernel, dim=1)
+
+
+def target_distribution(q):
+    """DEC's sharpened target ``p_ij ∝ q_ij² / f_j`` (Xie et al., 2016, Eq. 3).
+
+    ``f_j = sum_i q_ij`` is the soft frequency of cluster ``j``; dividing by it
+    keeps large clusters from swallowing the others.
+
+    Parameters
+    ----------
+    q : torch.Tensor of shape (n_samples, n_clusters)
+        Soft assignments of the whole data set.
+
+    Returns
+    -------
+    p : torch.Tensor of shape (n_samples, n_clusters)
+        Rows sum to one.
+    """
+    weight = q.square() / q.sum(dim=0)
+    return weight / weight.sum(dim=1, keepdim=True)
+
+
+class _DECNetwork(nn.Module):
+    """Encoder, learnable centroids and (for IDEC) the decoder."""
+
+    def __init__(self, encoder, centroids, alpha, decoder=None):
+        super().__init__()
+        self.encoder = encoder
+        self.centroids = nn.Parameter(centroids)
+        self.alpha = alpha
+        self.decoder = decoder
+
+    def forward(self, x):
+        embedding = self.encoder(x)
+        log_q = soft_assignment(embedding, self.centroids, self.alpha)
+        reconstruction = None if self.decoder is None else self.decoder(embedding)
+        return log_q, reconstruction
+
+
+class _DECLoss(nn.Module):
+    """KL(P || Q) on the batch, plus the weighted reconstruction error (IDEC).
+
+    ``target`` holds P for the whole data set, looked up by sample index and
+    refreshed by :class:`_TargetRefresh`.
+    """
+
+    def __init__(self, reconstruction_weight):
+        super().__init__()
+        self.reconstruction_weight = reconstruction_weight
+        self.target = None
+
+    def forward(self, output, index, x):
+        log_q, reconstruction = output
+        loss = F.kl_div(log_q, self.target[index], reduction="batchmean")
+        if reconstruction is not None:
+            loss = loss + self.reconstruction_weight * F.mse_loss(reconstruction, x)
+        return loss
+
+
+class _TargetRefresh:
+    """Recompute P over the whole data set; stop when few labels changed."""
+
+    def __init__(self, X, loss, tol, batch_size):
+        self.X = X
+        self.loss = loss
+        self.tol = tol
+        self.batch_size = batch_size
+        self.previous_labels = None
+
+    def __call__(self, net):
+        network = net.module_
+        network.eval()
+        log_q = batched_forward(network, self.X, self.batch_size)
+        network.train()
+        q = log_q.exp()
+        self.loss.target = target_distribution(q)
+        labels = q.argmax(dim=1)
+        if self.previous_labels is not None:
+            changed = (labels != self.previous_labels).float().mean().item()
+            net.history.record("label_change", changed)
+            if changed < self.tol:
+                raise ConvergenceReached
+        self.previous_labels = labels
+
+
+class DEC(DeepClusterer):
+    """Deep Embedded Clustering, with IDEC's reconstruction term as an option.
+
+    Three phases [1]_: (1) an autoencoder ``X -> hidden_dims -> embedding_dim
+    -> X`` is pretrained on the reconstruction error; (2) k-means on the
+    embedding gives the initial centroids; (3) the encoder and centroids are
+    trained to minimise KL(P || Q) between the Student's t soft assignment Q
+    and the sharpened target P, which is recomputed over the whole data every
+    ``update_interval`` batches. Training stops when fewer than a fraction
+    ``tol`` of the labels changed between two target updates, or after
+    ``max_epochs``. With ``reconstruction_weight > 0`` the decoder is kept and
+    its error is added to the loss, which is IDEC [2]_.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters.
+    hidden_dims : sequence of int, default=(500, 500, 2000)
+        Widths of the encoder's hidden layers (mirrored in the decoder).
+    embedding_dim : int, default=10
+        Width of the embedding. Ignored when ``module`` is given.
+    reconstruction_weight : float, default=0.0
+        Weight of the reconstruction error in the clustering loss,
+        ``KL(P || Q) + reconstruction_weight * MSE``. 0 is DEC. IDEC's loss
+        ``MSE + gamma * KL`` with ``gamma = 0.1`` is, up to a constant factor,
+        ``reconstruction_weight = 1 / gamma = 10``: ``DEC(reconstruction_weight=10)``
+        is IDEC.
+    alpha : float, default=1.0
+        Degrees of freedom of the Student's t kernel.
+    pretrain_epochs : int, default=200
+        Epochs of autoencoder pretraining (0 skips it, e.g. for an already
+        trained ``module``).
+    max_epochs : int, default=100
+        Upper bound on the epochs of the clustering phase.
+    update_interval : int, default=140
+        Batches between two refreshes of the target distribution.
+    tol : float, default=1e-3
+        Stop when the fraction of labels changed between two refreshes is
+        below ``tol``.
+    n_init : int, default=20
+        Number of k-means runs for the initial centroids.
+    batch_size : int, default=256
+        Mini-batch size of both phases.
+    lr : float, default=1e-3
+        Learning rate of both phases.
+    optimizer : type, default=torch.optim.Adam
+        Optimiser class of both phases (the paper uses SGD with momentum on
+        images; Adam is the robust choice for tables).
+    module : torch.nn.Module or None, default=None
+        A custom encoder mapping ``(batch, n_features)`` to
+        ``(batch, embedding_dim)``; it is copied, never modified. The decoder
+        is then an MLP mirroring ``hidden_dims``.
+    device : str or torch.device, default="cpu"
+        Where training and inference run, e.g. ``"cuda"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds network initialisation, batch order and k-means. An int makes a
+        CPU fit repeatable.
+    verbose : int, default=0
+        0 silent, 1 one line per epoch, 2 also a progress bar.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample.
+    cluster_centers_ : ndarray of shape (n_clusters, embedding_dim)
+        Centroids in the embedding space (not in the input space).
+    module_ : torch.nn.Module
+        The trained network: ``encoder``, ``centroids`` and, for IDEC,
+        ``decoder``.
+    device_ : torch.device
+        Device of the fitted network.
+    history_ : dict of skorch.History
+        ``"pretrain"`` and ``"cluster"`` phases: one row per epoch with
+        ``train_loss``, ``dur`` and, for the clustering phase,
+        ``label_change``.
+    n_iter_ : int
+        Number of epochs of the clustering phase.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    sklearn.cluster.KMeans : The clustering DEC starts from.
+
+    References
+    ----------
+    .. [1] J. Xie, R. Girshick and A. Farhadi, "Unsupervised Deep Embedding
+       for Clustering Analysis", ICML 2016.
+    .. [2] X. Guo, L. Gao, X. Liu and J. Yin, "Improved Deep Embedded
+       Clustering with Local Structure Preservation", IJCAI 2017.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from sklearn_deepclust import DEC
+    >>> X, _ = make_blobs(n_samples=200, centers=3, random_state=0)
+    >>> dec = DEC(n_clusters=3, hidden_dims=(32,), embedding_dim=2,
+    ...           pretrain_epochs=20, max_epochs=10, random_state=0).fit(X)
+    >>> dec.labels_.shape
+    (200,)
+    >>> dec.transform(X).shape
+    (200, 2)
+    """
+
+    _parameter_constraints: dict = {
+        **DeepClusterer._parameter_constraints,
+        "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "update_interval": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, 1, closed="both")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        hidden_dims=(500, 500, 2000),
+        embedding_dim=10,
+        reconstruction_weight=0.0,
+        alpha=1.0,
+        pretrain_epochs=200,
+        max_epochs=100,
+        update_interval=140,
+        tol=1e-3,
+        n_init=20,
+        batch_size=256,
+        lr=1e-3,
+        optimizer=torch.optim.Adam,
+        module=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.embedding_dim = embedding_dim
+        self.reconstruction_weight = reconstruction_weight
+        self.alpha = alpha
+        self.pretrain_epochs = pretrain_epochs
+        self.max_epochs = max_epochs
+        self.update_interval = update_interval
+        self.tol = tol
+        self.n_init = n_init
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.module = module
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _fit(self, X, y, *, seed, device):
+        n_features = X.shape[1]
+        encoder = self._build_encoder(n_features, device)
+        decoder = make_decoder(n_features, self.hidden_dims, self._n_features_out)
+        decoder = decoder.to(device)
+        self.history_ = {}
+        if self.pretrain_epochs > 0:
+            self.history_["pretrain"] = self._train_phase(
+                Autoencoder(encoder, decoder),
+                ReconstructionLoss(),
+                X,
+                max_epochs=self.pretrain_epochs,
+                seed=seed,
+            )
+
+        encoder.eval()
+        embedding = batched_forward(encoder, X, self.batch_size).cpu().numpy()
+        kmeans = KMeans(self.n_clusters, n_init=self.n_init, random_state=seed)
+        kmeans.fit(embedding)
+        centroids = torch.as_tensor(kmeans.cluster_centers_, dtype=torch.float32)
+
+        keep_decoder = self.reconstruction_weight > 0
+        self.module_ = _DECNetwork(
+            encoder,
+            centroids.to(device),
+            float(self.alpha),
+            decoder if keep_decoder else None,
+        )
+        loss = _DECLoss(self.reconstruction_weight)
+        refresh = _TargetRefresh(X, loss, self.tol, self.batch_size)
+        self.history_["cluster"] = self._train_phase(
+            self.module_,
+            loss,
+            X,
+            max_epochs=self.max_epochs,
+            seed=seed + 1,
+            callbacks=[RefreshEveryNBatches(refresh, self.update_interval)],
+        )
+        self.n_iter_ = len(self.history_["cluster"])
+        self.cluster_centers_ = self.module_.centroids.detach().cpu().numpy()
+
+    def _embed(self, X):
+        return self.module_.encoder(X)
+
+    def _cluster_log_proba(self, X):
+        return self.module_(X)[0]
+
+    def _objective(self, X):
+        log_q = batched_forward(self._cluster_log_proba, X, self.batch_size)
+        loss = _DECLoss(self.reconstruction_weight)
+        loss.target = target_distribution(log_q.exp())
+        n_samples = X.shape[0]
+        total = 0.0
+        for start in range(0, n_samples, self.batch_size):
+            index = torch.arange(
+                start, min(start + self.batch_size, n_samples), device=X.device
+            )
+            batch_loss = loss(self.module_(X[index]), index, X[index])
+            total = total + batch_loss * len(index)
+        return total / n_samples
+

@@ -1,0 +1,159 @@
+"""Clustering metrics that compare predicted clusters with true classes.
+
+Cluster indices are arbitrary, so every metric here first finds the best
+one-to-one map between clusters and classes with the Hungarian algorithm
+(:func:`scipy.optimize.linear_sum_assignment`) on the contingency table.
+NMI and ARI need no matching; use scikit-learn's
+:func:`~sklearn.metrics.normalized_mutual_info_score` and
+:func:`~sklearn.metrics.adjusted_rand_score` (scoring strings
+``"normalized_mutual_info_score"`` and ``"adjusted_rand_score"``).
+"""
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import make_scorer
+from sklearn.metrics.cluster import contingency_matrix
+from sklearn.utils import check_consistent_length, column_or_1d
+
+__all__ = [
+    "cluster_accuracy",
+    "cluster_accuracy_scorer",
+    "gcd_accuracy",
+    "match_clusters",
+]
+
+
+def _check_labels(y_true, y_pred):
+    y_true = column_or_1d(y_true)
+    y_pred = column_or_1d(y_pred)
+    check_consistent_length(y_true, y_pred)
+    if y_true.shape[0] == 0:
+        raise ValueError("cluster metrics need at least one sample; got 0.")
+    return y_true, y_pred
+
+
+def _matched_correct(y_true, y_pred):
+    """Hungarian map on the contingency table; which samples it gets right."""
+    classes, class_index = np.unique(y_true, return_inverse=True)
+    clusters, cluster_index = np.unique(y_pred, return_inverse=True)
+    counts = contingency_matrix(cluster_index, class_index)  # clusters x classes
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    cluster_to_class = np.full(len(clusters), -1)
+    cluster_to_class[rows] = cols
+    correct = cluster_to_class[cluster_index] == class_index
+    return correct, dict(zip(clusters[rows].tolist(), classes[cols].tolist()))
+
+
+def match_clusters(y_true, y_pred):
+    """Best one-to-one map from predicted clusters to true classes.
+
+    The map maximises the number of samples whose cluster is mapped to their
+    class (Hungarian algorithm on the contingency table). When there are more
+    clusters than classes, the surplus clusters stay unmapped.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True class labels.
+    y_pred : array-like of shape (n_samples,)
+        Cluster labels.
+
+    Returns
+    -------
+    mapping : dict
+        ``{cluster: class}`` for every matched cluster.
+
+    Examples
+    --------
+    >>> from sklearn_deepclust.metrics import match_clusters
+    >>> match_clusters([0, 0, 1, 1], [5, 5, 3, 3])
+    {3: 1, 5: 0}
+    """
+    return _matched_correct(*_check_labels(y_true, y_pred))[1]
+
+
+def cluster_accuracy(y_true, y_pred):
+    """Clustering accuracy (ACC) after the best one-to-one cluster-class map.
+
+    ``ACC = max_m (1/n) sum_i 1[y_i = m(c_i)]`` over one-to-one maps ``m``
+    from clusters to classes, as reported by DEC [1]_ and most deep
+    clustering papers. Clusters left unmatched (more clusters than classes)
+    count as errors.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True class labels.
+    y_pred : array-like of shape (n_samples,)
+        Cluster labels.
+
+    Returns
+    -------
+    accuracy : float
+        In ``[0, 1]``; 1 when the clusters equal the classes up to renaming.
+
+    References
+    ----------
+    .. [1] J. Xie, R. Girshick and A. Farhadi, "Unsupervised Deep Embedding
+       for Clustering Analysis", ICML 2016.
+
+    Examples
+    --------
+    >>> from sklearn_deepclust.metrics import cluster_accuracy
+    >>> cluster_accuracy([0, 0, 1, 1, 2], [1, 1, 0, 0, 0])
+    0.8
+    """
+    correct, _ = _matched_correct(*_check_labels(y_true, y_pred))
+    return float(correct.mean())
+
+
+def gcd_accuracy(y_true, y_pred, known_classes):
+    """All/old/new accuracy of generalised category discovery.
+
+    On the samples given (the unlabelled ones, in GCD's protocol), one
+    Hungarian map is computed over all of them; the same map is then scored
+    on the samples of known ("old") classes and of novel ("new") classes
+    separately, as in Vaze et al. [1]_.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True class labels of the unlabelled samples.
+    y_pred : array-like of shape (n_samples,)
+        Predicted cluster labels of the same samples.
+    known_classes : array-like
+        The classes that had labelled samples during training.
+
+    Returns
+    -------
+    scores : dict
+        ``{"all": float, "old": float, "new": float}``; ``"old"`` or
+        ``"new"`` is ``nan`` when no sample belongs to that group.
+
+    References
+    ----------
+    .. [1] S. Vaze, K. Han, A. Vedaldi and A. Zisserman, "Generalized
+       Category Discovery", CVPR 2022.
+
+    Examples
+    --------
+    >>> from sklearn_deepclust.metrics import gcd_accuracy
+    >>> gcd_accuracy([0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 2, 2], known_classes=[0, 1])
+    {'all': 0.8333333333333334, 'old': 0.75, 'new': 1.0}
+    """
+    y_true, y_pred = _check_labels(y_true, y_pred)
+    correct, _ = _matched_correct(y_true, y_pred)
+    is_old = np.isin(y_true, np.asarray(known_classes))
+    return {
+        "all": float(correct.mean()),
+        "old": float(correct[is_old].mean()) if is_old.any() else float("nan"),
+        "new": float(correct[~is_old].mean()) if (~is_old).any() else float("nan"),
+    }
+
+
+cluster_accuracy_scorer = make_scorer(cluster_accuracy)
+cluster_accuracy_scorer.__doc__ = """Scorer for ``GridSearchCV(scoring=...)``: ACC of ``predict`` on the test fold.
+
+An unsupervised estimator ignores the labels given to ``fit``; the search
+uses them only here, to score the clusters predicted on held-out samples.
+"""

@@ -1,0 +1,146 @@
+"""Network builders: MLP encoders and decoders, and checks for user modules."""
+
+import copy
+
+import torch
+from torch import nn
+
+__all__ = [
+    "Autoencoder",
+    "ReconstructionLoss",
+    "check_encoder",
+    "make_decoder",
+    "make_encoder",
+    "mlp",
+]
+
+
+def mlp(layer_sizes, activation=nn.ReLU):
+    """A fully connected network with ``activation`` between layers.
+
+    The last layer is linear: an embedding or a reconstruction, as in DEC.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Widths from input to output, e.g. ``(64, 500, 500, 2000, 10)``.
+    activation : type, default=torch.nn.ReLU
+        Module class inserted after every layer but the last.
+
+    Returns
+    -------
+    torch.nn.Sequential
+
+    Examples
+    --------
+    >>> from sklearn_deepclust.nn import mlp
+    >>> mlp((4, 8, 2))
+    Sequential(
+      (0): Linear(in_features=4, out_features=8, bias=True)
+      (1): ReLU()
+      (2): Linear(in_features=8, out_features=2, bias=True)
+    )
+    """
+    layer_sizes = [int(size) for size in layer_sizes]
+    if len(layer_sizes) < 2:
+        raise ValueError(f"An MLP needs at least two layer sizes, got {layer_sizes}.")
+    layers = []
+    for i, (n_in, n_out) in enumerate(zip(layer_sizes[:-1], layer_sizes[1:])):
+        layers.append(nn.Linear(n_in, n_out))
+        if i < len(layer_sizes) - 2:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+def make_encoder(n_features, hidden_dims, embedding_dim):
+    """The default encoder ``n_features -> hidden_dims -> embedding_dim``.
+
+    With ``hidden_dims=(500, 500, 2000)`` and ``embedding_dim=10`` this is
+    the network of DEC [1]_.
+
+    References
+    ----------
+    .. [1] J. Xie, R. Girshick and A. Farhadi, "Unsupervised Deep Embedding
+       for Clustering Analysis", ICML 2016.
+    """
+    return mlp((n_features, *hidden_dims, embedding_dim))
+
+
+def make_decoder(n_features, hidden_dims, embedding_dim):
+    """The mirror of :func:`make_encoder`: ``embedding_dim -> ... -> n_features``."""
+    return mlp((embedding_dim, *reversed(tuple(hidden_dims)), n_features))
+
+
+def check_encoder(module, n_features, device):
+    """Copy a user-supplied encoder to ``device`` and find its output width.
+
+    The module must map a float32 tensor of shape ``(batch, n_features)`` to a
+    tensor of shape ``(batch, embedding_dim)``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The user's encoder; it is deep-copied, never modified.
+    n_features : int
+        Number of input features of the data.
+    device : torch.device
+
+    Returns
+    -------
+    encoder : torch.nn.Module
+        A copy of ``module`` on ``device``.
+    embedding_dim : int
+        The width of its output.
+
+    Raises
+    ------
+    TypeError
+        If ``module`` is not a ``torch.nn.Module``.
+    ValueError
+        If the module fails on, or returns the wrong shape for, a batch with
+        ``n_features`` columns.
+    """
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"`module` must be a torch.nn.Module instance, got {type(module).__name__}."
+        )
+    encoder = copy.deepcopy(module).to(device)
+    probe = torch.zeros(2, n_features, device=device)
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        with torch.no_grad():
+            out = encoder(probe)
+    except Exception as exc:  # noqa: BLE001 - re-raised with advice
+        raise ValueError(
+            f"The encoder passed as `module` failed on input of shape "
+            f"(batch, {n_features}): {exc}. X has {n_features} features, so the "
+            f"encoder's first layer must accept {n_features} inputs."
+        ) from exc
+    encoder.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
+        raise ValueError(
+            "The encoder passed as `module` must return a tensor of shape "
+            f"(batch, embedding_dim); on a batch of 2 it returned {shape}."
+        )
+    return encoder, int(out.shape[1])
+
+
+class Autoencoder(nn.Module):
+    """An encoder and a decoder; ``forward`` returns the reconstruction."""
+
+    def __init__(self, encoder, decoder):
+        super().__init__()
+        self.encoder = encoder
+        self.decoder = decoder
+
+    def forward(self, x):
+        return self.decoder(self.encoder(x))
+
+
+class ReconstructionLoss(nn.Module):
+    """Mean squared reconstruction error, called as ``loss(output, index, x)``."""
+
+    def forward(self, reconstruction, index, x):
+        return nn.functional.mse_loss(reconstruction, x)

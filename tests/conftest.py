@@ -1,0 +1,18 @@
+import numpy as np
+import pytest
+import torch
+
+# Two CPU cores are shared by the pytest-xdist workers: one torch thread each.
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def blobs():
+    """Four well-separated, standardised gaussian blobs in 5 dimensions."""
+    from sklearn.datasets import make_blobs
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = make_blobs(
+        n_samples=400, n_features=5, centers=4, cluster_std=0.6, random_state=0
+    )
+    return StandardScaler().fit_transform(X).astype(np.float32), y

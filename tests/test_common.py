@@ -1,0 +1,29 @@
+"""scikit-learn's estimator checks over every public estimator."""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from sklearn_deepclust import DEC
+
+
+def _small(estimator):
+    """A fast configuration: the checks test the API, not the clustering power."""
+    return estimator.set_params(
+        hidden_dims=(16,), embedding_dim=3, pretrain_epochs=10, max_epochs=10,
+        batch_size=32, random_state=0,
+    )
+
+
+ESTIMATORS = [
+    _small(DEC(n_clusters=3)),
+    _small(DEC(n_clusters=3, reconstruction_weight=10.0)),  # IDEC
+]
+
+EXPECTED_FAILED_CHECKS = {}
+
+
+@parametrize_with_checks(
+    ESTIMATORS,
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS.get(type(est).__name__, {}),
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
