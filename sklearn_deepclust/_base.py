@@ -181,7 +181,7 @@ class DeepClusterer(
         self._n_features_out = embedding_dim
         return encoder
 
-    def _train_phase(self, module, loss, X, *, max_epochs, seed, callbacks=()):
+    def _train_phase(self, phase, module, loss, X, *, max_epochs, seed, callbacks=()):
         """Run one training phase with this estimator's optimiser settings."""
         return train_phase(
             module,
@@ -195,6 +195,7 @@ class DeepClusterer(
             seed=seed,
             verbose=self.verbose,
             callbacks=callbacks,
+            phase=phase,
         )
 
     # ------------------------------------------------------------ inference

@@ -133,11 +133,12 @@ class PhaseNet(NeuralNet):
       is made (clustering has no held-out labels);
     - the loss is summed on the device during an epoch and recorded once per
       epoch as ``train_loss`` (no per-batch host synchronisation); a loss that
-      is not finite stops training with a :class:`FloatingPointError`;
+      is not finite stops training with a ``ValueError`` that says what to try;
     - a callback raising :class:`ConvergenceReached` ends the phase cleanly.
     """
 
-    def __init__(self, module, criterion, *args, **kwargs):
+    def __init__(self, module, criterion, *args, phase="training", **kwargs):
+        self.phase = phase
         kwargs.setdefault("train_split", None)
         kwargs.setdefault("iterator_train", DeviceBatchIterator)
         kwargs.setdefault("iterator_valid", DeviceBatchIterator)
@@ -177,11 +178,11 @@ class PhaseNet(NeuralNet):
         epoch_loss = loss_sum.item() / n_seen  # one synchronisation per epoch
         self.history.record(prefix + "_loss", epoch_loss)
         if not math.isfinite(epoch_loss):
-            raise FloatingPointError(
-                f"The training loss became {epoch_loss} in epoch "
-                f"{len(self.history)} of phase {type(self.criterion_).__name__}. "
-                "Standardise the input features (e.g. StandardScaler), lower "
-                "`lr`, or check the data for extreme values."
+            raise ValueError(
+                f"The training loss became {epoch_loss} at epoch "
+                f"{len(self.history)} of the {self.phase!r} phase. Scale the "
+                "input with StandardScaler or MinMaxScaler, lower `lr`, or check "
+                "a custom `module` for operations that overflow."
             )
 
 
@@ -198,6 +199,7 @@ def train_phase(
     seed,
     verbose=0,
     callbacks=(),
+    phase="training",
 ):
     """Train ``module`` on ``X`` with ``loss`` for at most ``max_epochs``.
 
@@ -225,6 +227,8 @@ def train_phase(
         0 silent, 1 one line per epoch, 2 also a progress bar.
     callbacks : sequence of skorch callbacks, default=()
         Extra callbacks, e.g. :class:`RefreshEveryNBatches`.
+    phase : str, default="training"
+        Name of the phase, shown in progress output and error messages.
 
     Returns
     -------
@@ -245,7 +249,10 @@ def train_phase(
         iterator_train__generator=generator,
         callbacks=list(callbacks),
         verbose=verbose,
+        phase=phase,
     )
+    if verbose:
+        print(f"[{phase}]")
     net.fit(IndexedTensorDataset(X), y=None)
     return net.history
 

@@ -284,6 +284,7 @@ class DEC(DeepClusterer):
         self.history_ = {}
         if self.pretrain_epochs > 0:
             self.history_["pretrain"] = self._train_phase(
+                "pretrain",
                 Autoencoder(encoder, decoder),
                 ReconstructionLoss(),
                 X,
@@ -307,6 +308,7 @@ class DEC(DeepClusterer):
         loss = _DECLoss(self.reconstruction_weight)
         refresh = _TargetRefresh(X, loss, self.tol, self.batch_size)
         self.history_["cluster"] = self._train_phase(
+            "cluster",
             self.module_,
             loss,
             X,

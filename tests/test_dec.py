@@ -1,0 +1,129 @@
+"""DEC / IDEC: the equations, recovered structure, stopping rule, determinism."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from sklearn_deepclust import DEC
+from sklearn_deepclust.cluster import soft_assignment, target_distribution
+from sklearn_deepclust.metrics import cluster_accuracy
+
+FAST = dict(hidden_dims=(32,), embedding_dim=4, batch_size=64, random_state=0)
+
+finite = st.floats(-10, 10, allow_nan=False, width=32)
+
+
+@settings(max_examples=40, deadline=None)
+@given(arrays(np.float32, (7, 3), elements=finite), arrays(np.float32, (4, 3), elements=finite),
+       st.sampled_from([0.5, 1.0, 3.0]))
+def test_soft_assignment_matches_the_papers_equation(z, mu, alpha):
+    # Eq. 1 of Xie et al. (2016), written out in numpy.
+    squared = ((z[:, None, :].astype(np.float64) - mu[None, :, :]) ** 2).sum(-1)
+    kernel = (1 + squared / alpha) ** (-(alpha + 1) / 2)
+    expected = kernel / kernel.sum(1, keepdims=True)
+    q = soft_assignment(torch.from_numpy(z), torch.from_numpy(mu), alpha).exp().numpy()
+    np.testing.assert_allclose(q, expected, rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(q.sum(1), 1.0, rtol=1e-5)
+
+
+@given(arrays(np.float32, (6, 3), elements=st.floats(0.0625, 1, width=32)))
+def test_target_distribution_matches_the_papers_equation(raw):
+    q = raw / raw.sum(1, keepdims=True)
+    weight = q.astype(np.float64) ** 2 / q.sum(0)  # Eq. 3
+    expected = weight / weight.sum(1, keepdims=True)
+    p = target_distribution(torch.from_numpy(q)).numpy()
+    np.testing.assert_allclose(p, expected, rtol=1e-4)
+
+
+def test_target_distribution_sharpens_a_balanced_assignment():
+    q = torch.tensor([[0.6, 0.4], [0.4, 0.6]])
+    p = target_distribution(q)
+    assert p[0, 0] > q[0, 0] and p[1, 1] > q[1, 1]
+
+
+@pytest.mark.parametrize("reconstruction_weight", [0.0, 10.0], ids=["DEC", "IDEC"])
+def test_dec_recovers_separated_blobs(blobs, reconstruction_weight):
+    X, y = blobs
+    dec = DEC(n_clusters=4, reconstruction_weight=reconstruction_weight,
+              pretrain_epochs=60, max_epochs=30, update_interval=20, **FAST).fit(X)
+    assert cluster_accuracy(y, dec.labels_) >= 0.99
+    proba = dec.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(axis=1), dec.labels_)
+    assert dec.cluster_centers_.shape == (4, 4)
+    assert (dec.module_.decoder is None) == (reconstruction_weight == 0)
+
+
+def test_same_random_state_gives_same_labels(blobs):
+    X, _ = blobs
+    params = dict(n_clusters=4, pretrain_epochs=5, max_epochs=5, **FAST)
+    first = DEC(**params).fit(X)
+    second = DEC(**params).fit(X)
+    np.testing.assert_array_equal(first.labels_, second.labels_)
+    np.testing.assert_array_equal(first.transform(X), second.transform(X))
+
+
+def test_fit_leaves_the_global_torch_rng_alone(blobs):
+    X, _ = blobs
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    DEC(n_clusters=4, pretrain_epochs=1, max_epochs=1, **FAST).fit(X)
+    np.testing.assert_array_equal(torch.rand(3), expected)
+
+
+def test_tol_stops_the_clustering_phase_early(blobs):
+    X, _ = blobs
+    # tol=1 stops at the first target refresh, after update_interval batches.
+    dec = DEC(n_clusters=4, pretrain_epochs=5, max_epochs=50, update_interval=7,
+              tol=1.0, **FAST).fit(X)
+    assert dec.n_iter_ == 2  # 7 batches per epoch: the refresh opens epoch 2
+    assert dec.history_["cluster"][-1, "label_change"] <= 1.0
+
+
+def test_history_has_one_row_per_epoch_for_each_phase(blobs):
+    X, _ = blobs
+    dec = DEC(n_clusters=4, pretrain_epochs=3, max_epochs=4, tol=0.0, **FAST).fit(X)
+    assert len(dec.history_["pretrain"]) == 3
+    assert len(dec.history_["cluster"]) == dec.n_iter_ == 4
+    losses = dec.history_["pretrain"][:, "train_loss"]
+    assert all(np.isfinite(losses)) and losses[-1] < losses[0]
+
+
+def test_score_is_minus_the_training_objective(blobs):
+    X, _ = blobs
+    dec = DEC(n_clusters=4, pretrain_epochs=5, max_epochs=5, **FAST).fit(X)
+    log_q = torch.from_numpy(np.log(dec.predict_proba(X)))
+    p = target_distribution(log_q.exp())
+    kl = (p * (p.log() - log_q)).sum(1).mean()
+    assert dec.score(X) == pytest.approx(-kl.item(), rel=1e-4, abs=1e-6)
+
+
+def test_custom_module_is_used_and_not_modified(blobs):
+    X, y = blobs
+    encoder = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    before = [p.detach().clone() for p in encoder.parameters()]
+    dec = DEC(n_clusters=4, module=encoder, pretrain_epochs=60, max_epochs=20,
+              hidden_dims=(16,), batch_size=64, random_state=0).fit(X)
+    assert dec.transform(X).shape == (400, 3)
+    assert dec.get_feature_names_out().tolist() == ["dec0", "dec1", "dec2"]
+    assert all(torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
+    assert cluster_accuracy(y, dec.labels_) > 0.9
+
+
+class _NaNEncoder(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(5, 2)
+
+    def forward(self, x):
+        return self.linear(x) * float("nan")
+
+
+def test_nan_loss_stops_training_with_advice(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="training loss became nan.*'pretrain'.*StandardScaler"):
+        DEC(n_clusters=4, module=_NaNEncoder(), pretrain_epochs=2, **FAST).fit(X)

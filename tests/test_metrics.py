@@ -1,0 +1,108 @@
+"""Cluster-class matching metrics: hand-worked examples and properties."""
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.model_selection import GridSearchCV
+
+from sklearn_deepclust.metrics import (
+    cluster_accuracy,
+    cluster_accuracy_scorer,
+    gcd_accuracy,
+    match_clusters,
+)
+
+labels = st.lists(st.integers(0, 4), min_size=1, max_size=40)
+
+
+def brute_force_accuracy(y_true, y_pred):
+    """Best accuracy over every injective map of clusters to classes."""
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    classes, clusters = np.unique(y_true), np.unique(y_pred)
+    best = 0
+    # Pad the classes with "no class" so that surplus clusters can stay unmatched.
+    targets = list(classes) + [None] * len(clusters)
+    for image in itertools.permutations(targets, len(clusters)):
+        mapping = dict(zip(clusters, image))
+        hits = sum(mapping[c] is not None and mapping[c] == t for c, t in zip(y_pred, y_true))
+        best = max(best, hits)
+    return best / len(y_true)
+
+
+def test_cluster_accuracy_hand_worked_example():
+    # Clusters 1 -> class 0 (2 hits), 0 -> class 1 (2 hits); the sample of class 2
+    # shares cluster 0 with class 1, so it is lost: 4 / 5.
+    assert cluster_accuracy([0, 0, 1, 1, 2], [1, 1, 0, 0, 0]) == pytest.approx(0.8)
+
+
+def test_cluster_accuracy_counts_surplus_clusters_as_errors():
+    # Three clusters, two classes: the best map matches two clusters; the third
+    # cluster's single sample is wrong whatever its class.
+    assert cluster_accuracy([0, 0, 1, 1], [0, 0, 1, 2]) == pytest.approx(0.75)
+
+
+def test_match_clusters_returns_the_renaming():
+    assert match_clusters(["a", "a", "b"], [7, 7, 3]) == {7: "a", 3: "b"}
+
+
+def test_cluster_accuracy_rejects_mismatched_lengths():
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        cluster_accuracy([0, 1, 1], [0, 1])
+
+
+@given(labels, st.permutations(range(5)))
+def test_accuracy_is_one_on_relabelled_truth(y, permutation):
+    relabelled = np.asarray(permutation)[np.asarray(y)]
+    assert cluster_accuracy(y, relabelled) == 1.0
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=30),
+       st.permutations(range(4)))
+def test_accuracy_is_invariant_to_renaming_clusters(pairs, permutation):
+    y_true, y_pred = map(np.asarray, zip(*pairs))
+    renamed = np.asarray(permutation)[y_pred]
+    assert cluster_accuracy(y_true, y_pred) == pytest.approx(cluster_accuracy(y_true, renamed))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=25))
+def test_accuracy_agrees_with_brute_force_search(pairs):
+    y_true, y_pred = map(np.asarray, zip(*pairs))
+    assert cluster_accuracy(y_true, y_pred) == pytest.approx(brute_force_accuracy(y_true, y_pred))
+
+
+def test_gcd_accuracy_hand_worked_example():
+    # One map over all samples: 0->0, 1->1, 2->2. Old classes {0, 1}: 3 of 4
+    # right; new class 2: 2 of 2 right; all: 5 of 6.
+    scores = gcd_accuracy([0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 2, 2], known_classes=[0, 1])
+    assert scores == pytest.approx({"all": 5 / 6, "old": 0.75, "new": 1.0})
+
+
+def test_gcd_accuracy_uses_one_map_for_old_and_new():
+    # Scored separately, "new" would map cluster 0 to class 2 and get 1.0; with one
+    # global map cluster 0 belongs to class 0 (4 samples), so class 2 scores 0.
+    y_true = [0, 0, 0, 0, 2]
+    y_pred = [0, 0, 0, 0, 0]
+    scores = gcd_accuracy(y_true, y_pred, known_classes=[0])
+    assert scores["old"] == 1.0 and scores["new"] == 0.0
+
+
+def test_gcd_accuracy_is_nan_for_an_absent_group():
+    assert np.isnan(gcd_accuracy([0, 1], [1, 0], known_classes=[0, 1])["new"])
+
+
+def test_scorer_works_in_grid_search_for_a_clusterer():
+    X, y = make_blobs(n_samples=150, centers=3, cluster_std=0.5, random_state=0)
+    search = GridSearchCV(
+        KMeans(n_init=3, random_state=0),
+        {"n_clusters": [2, 3]},
+        scoring=cluster_accuracy_scorer,
+        cv=3,
+    ).fit(X, y)
+    assert search.best_params_ == {"n_clusters": 3}
+    assert search.best_score_ > 0.95

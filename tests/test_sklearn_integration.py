@@ -1,0 +1,141 @@
+"""The package inside scikit-learn: clone, Pipeline, search, pickle, pandas, bad input."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_deepclust import DEC
+from sklearn_deepclust.metrics import cluster_accuracy, cluster_accuracy_scorer
+
+
+def small_dec(**params):
+    defaults = dict(n_clusters=4, hidden_dims=(32,), embedding_dim=4, batch_size=64,
+                    pretrain_epochs=40, max_epochs=10, update_interval=20, random_state=0)
+    return DEC(**{**defaults, **params})
+
+
+def test_clone_keeps_parameters_and_drops_fitted_state(blobs):
+    X, _ = blobs
+    dec = small_dec(pretrain_epochs=2, max_epochs=2).fit(X)
+    twin = clone(dec)
+    assert twin.get_params() == dec.get_params()
+    assert not hasattr(twin, "labels_")
+
+
+def test_pipeline_with_standard_scaler(blobs):
+    X, y = blobs
+    pipe = make_pipeline(StandardScaler(), small_dec())
+    labels = pipe.fit_predict(X * 50 + 3)
+    assert cluster_accuracy(y, labels) >= 0.99
+    assert pipe.transform(X).shape == (len(X), 4)
+
+
+def test_grid_search_over_two_hyperparameters_in_parallel(blobs):
+    X, y = blobs
+    search = GridSearchCV(
+        small_dec(),
+        {"embedding_dim": [2, 4], "reconstruction_weight": [0.0, 10.0]},
+        scoring=cluster_accuracy_scorer,
+        cv=2,
+        n_jobs=2,
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_score_ >= 0.95
+    assert cluster_accuracy(y, search.predict(X)) >= 0.95
+
+
+def test_pickle_round_trip_then_predict(blobs):
+    X, _ = blobs
+    dec = small_dec(pretrain_epochs=5, max_epochs=3).fit(X)
+    restored = pickle.loads(pickle.dumps(dec))
+    np.testing.assert_array_equal(restored.predict(X), dec.predict(X))
+    np.testing.assert_allclose(restored.transform(X), dec.transform(X))
+    assert restored.device_ == torch.device("cpu")
+
+
+def test_model_fitted_on_a_missing_gpu_loads_on_the_cpu(blobs):
+    X, _ = blobs
+    dec = small_dec(pretrain_epochs=2, max_epochs=2).fit(X)
+    state = dec.__getstate__()
+    state["device_"] = torch.device("cuda", 0)  # as if pickled on a GPU machine
+    restored = DEC.__new__(DEC)
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present; the fallback is not exercised")
+    with pytest.warns(UserWarning, match="loaded on the CPU"):
+        restored.__setstate__(state)
+    assert restored.device_ == torch.device("cpu")
+    np.testing.assert_array_equal(restored.predict(X), dec.predict(X))
+
+
+def test_pandas_in_pandas_out(blobs):
+    X, _ = blobs
+    frame = pd.DataFrame(X, columns=[f"feature_{i}" for i in range(X.shape[1])])
+    dec = small_dec(pretrain_epochs=3, max_epochs=2).set_output(transform="pandas")
+    embedding = dec.fit(frame).transform(frame)
+    assert isinstance(embedding, pd.DataFrame)
+    assert list(embedding.columns) == ["dec0", "dec1", "dec2", "dec3"]
+    assert embedding.index.equals(frame.index)
+    assert list(dec.feature_names_in_) == list(frame.columns)
+    assert isinstance(dec.fit_transform(frame), pd.DataFrame)
+    with pytest.warns(UserWarning, match="feature names"):
+        dec.predict(X)
+
+
+@pytest.mark.parametrize(
+    ("X", "message"),
+    [
+        (np.array([[0.0, np.nan], [1.0, 2.0], [3.0, 4.0]]), "Input X contains NaN"),
+        (np.array([[0.0, np.inf], [1.0, 2.0], [3.0, 4.0]]), "Input X contains infinity"),
+        (np.array([["a", "b"], ["c", "d"], ["e", "f"]]), "could not convert string to float"),
+        (np.array([[1.0, 2.0]]), r"Found array with 1 sample\(s\)"),
+        (np.ones((3, 2)), "n_clusters=4 is larger than the 3 samples given; use n_clusters <= 3"),
+        (np.ones(5), "Expected 2D array, got 1D array"),
+    ],
+    ids=["nan", "inf", "strings", "one-sample", "too-many-clusters", "1d"],
+)
+def test_bad_input_is_rejected_with_a_clear_error(X, message):
+    with pytest.raises(ValueError, match=message):
+        small_dec().fit(X)
+
+
+def test_custom_module_with_wrong_input_width_is_rejected(blobs):
+    X, _ = blobs
+    wrong = torch.nn.Linear(7, 2)
+    with pytest.raises(ValueError, match="X has 5 features, so the encoder's first layer must accept 5"):
+        small_dec(module=wrong).fit(X)
+
+
+def test_predict_with_wrong_number_of_features_is_rejected(blobs):
+    X, _ = blobs
+    dec = small_dec(pretrain_epochs=1, max_epochs=1).fit(X)
+    with pytest.raises(ValueError, match="X has 3 features, but DEC is expecting 5"):
+        dec.predict(X[:, :3])
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"n_clusters": 0}, "'n_clusters' parameter of DEC must be an int in the range"),
+        ({"hidden_dims": (32, -1)}, "hidden_dims must be a sequence of positive integers"),
+        ({"device": "nonsense"}, "device='nonsense' is not a torch device"),
+        ({"lr": -1.0}, "'lr' parameter of DEC must be a float in the range"),
+    ],
+)
+def test_bad_parameters_are_rejected_at_fit(blobs, params, message):
+    X, _ = blobs
+    with pytest.raises(ValueError, match=message):
+        small_dec(**params).fit(X)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
+def test_unavailable_gpu_is_rejected(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="torch.cuda.is_available\\(\\) is False"):
+        small_dec(device="cuda").fit(X)
