@@ -11,13 +11,18 @@ NMI and ARI need no matching; use scikit-learn's
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from sklearn.metrics import make_scorer
+from sklearn.metrics import (
+    adjusted_rand_score,
+    make_scorer,
+    normalized_mutual_info_score,
+)
 from sklearn.metrics.cluster import contingency_matrix
 from sklearn.utils import check_consistent_length, column_or_1d
 
 __all__ = [
     "cluster_accuracy",
     "cluster_accuracy_scorer",
+    "clustering_scores",
     "gcd_accuracy",
     "match_clusters",
 ]
@@ -157,3 +162,31 @@ cluster_accuracy_scorer.__doc__ = """Scorer for ``GridSearchCV(scoring=...)``: A
 An unsupervised estimator ignores the labels given to ``fit``; the search
 uses them only here, to score the clusters predicted on held-out samples.
 """
+
+
+def clustering_scores(y_true, y_pred):
+    """ACC, NMI and ARI of a clustering in one call.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True class labels.
+    y_pred : array-like of shape (n_samples,)
+        Cluster labels.
+
+    Returns
+    -------
+    scores : dict
+        ``{"ACC": float, "NMI": float, "ARI": float}``.
+
+    Examples
+    --------
+    >>> from sklearn_deepclust.metrics import clustering_scores
+    >>> clustering_scores([0, 0, 1, 1], [1, 1, 0, 0])
+    {'ACC': 1.0, 'NMI': 1.0, 'ARI': 1.0}
+    """
+    return {
+        "ACC": cluster_accuracy(y_true, y_pred),
+        "NMI": float(normalized_mutual_info_score(y_true, y_pred)),
+        "ARI": float(adjusted_rand_score(y_true, y_pred)),
+    }

@@ -1,0 +1,1 @@
+"""Benchmarks of sklearn_deepclust: ``python -m benchmarks quality|engine|scale``."""

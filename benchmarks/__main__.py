@@ -1,0 +1,49 @@
+"""Run benchmarks and print markdown tables: ``python -m benchmarks NAME ...``.
+
+Names: ``quality`` (add ``--seeds 0 1 2 --tables digits ...``), ``engine``,
+``scale``. Results are also written to ``benchmarks/results/NAME.md``.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m benchmarks")
+    parser.add_argument("names", nargs="+", choices=["quality", "engine", "scale"])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--tables", nargs="+", default=None)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--report-only", action="store_true",
+                        help="quality: rebuild the table from the saved raw results")
+    args = parser.parse_args(argv)
+    RESULTS.mkdir(exist_ok=True)
+    for name in args.names:
+        if name == "quality":
+            from . import quality
+
+            raw = RESULTS / "quality.jsonl"
+            if not args.report_only:
+                for table in args.tables or quality.TABLES:
+                    for seed in args.seeds:
+                        quality.run_job(table, seed, raw)
+            records = [json.loads(line) for line in raw.read_text().splitlines()]
+            text = (quality.report(records) + "\n\n" + quality.verdict(records) + "\n\n"
+                    + quality.settings_note())
+        elif name == "engine":
+            from . import engine
+
+            text, _ = engine.run(device=args.device)
+        else:
+            from . import scale
+
+            text, _ = scale.run(device=args.device)
+        (RESULTS / f"{name}.md").write_text(text + "\n")
+        print(f"\n## {name}\n\n{text}\n", flush=True)
+
+
+if __name__ == "__main__":
+    main()

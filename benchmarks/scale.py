@@ -1,0 +1,76 @@
+"""Scaling of one DEC epoch with N: time and peak memory per row.
+
+Each N runs in a fresh subprocess so that its peak resident memory
+(``ru_maxrss``) is its own. Memory per row is measured above the process's
+resident size after imports, so it includes the data itself (50 float32
+features = 200 bytes per row).
+"""
+
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+
+from sklearn_deepclust._report import markdown_table
+
+SIZES = (10_000, 100_000, 1_000_000)
+N_FEATURES = 50
+
+
+def measure(n_samples, device="cpu"):
+    """Run in the child process: fit one pretraining and one clustering epoch."""
+    import numpy as np
+    import torch
+
+    from sklearn_deepclust import DEC
+
+    baseline_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rng = np.random.default_rng(0)
+    centers = rng.normal(scale=4.0, size=(10, N_FEATURES)).astype(np.float32)
+    X = centers[rng.integers(0, 10, n_samples)]
+    X += rng.normal(size=X.shape).astype(np.float32)
+    batches = math.ceil(n_samples / 256)
+    dec = DEC(10, hidden_dims=(64,), embedding_dim=10, pretrain_epochs=1, max_epochs=1,
+              tol=0.0, n_init=1, update_interval=batches, batch_size=256,
+              random_state=0, device=device)
+    start = time.perf_counter()
+    dec.fit(X)
+    total = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "n": n_samples,
+        "pretrain_epoch_s": float(dec.history_["pretrain"][0, "dur"]),
+        "cluster_epoch_s": float(dec.history_["cluster"][0, "dur"]),
+        "fit_s": total,
+        "peak_bytes_per_row": (peak_kib - baseline_kib) * 1024 / n_samples,
+        "threads": torch.get_num_threads(),
+    }
+
+
+def run(sizes=SIZES, device="cpu"):
+    records = []
+    for n in sizes:
+        out = subprocess.run(
+            [sys.executable, "-c",
+             f"import json; from benchmarks.scale import measure; "
+             f"print(json.dumps(measure({n}, {device!r})))"],
+            capture_output=True, text=True, check=True,
+        )
+        records.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(json.dumps(records[-1]), flush=True)
+    rows = [[f"{r['n']:,}", f"{r['pretrain_epoch_s']:.2f}", f"{r['cluster_epoch_s']:.2f}",
+             f"{r['fit_s']:.1f}", f"{r['peak_bytes_per_row']:.0f}"] for r in records]
+    by_n = {r["n"]: r for r in records}
+    lines = []
+    if 100_000 in by_n and 1_000_000 in by_n:
+        for key in ("pretrain_epoch_s", "cluster_epoch_s"):
+            ratio = by_n[1_000_000][key] / by_n[100_000][key]
+            lines.append(f"- 1M / 100k time ratio, {key}: {ratio:.1f}")
+    table = markdown_table(["N", "pretrain epoch s", "cluster epoch s", "whole fit s",
+                            "peak bytes / row"], rows)
+    note = (f"DEC with hidden_dims=(64,), embedding_dim=10, batch 256, one target refresh "
+            f"per epoch, k-means n_init=1; {N_FEATURES} float32 features (200 bytes/row "
+            f"of data); device {device}.")
+    return table + "\n\n" + note + "\n" + "\n".join(lines), records

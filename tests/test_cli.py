@@ -1,0 +1,78 @@
+"""Command line: clusters a CSV, and fails with one clear line on bad input."""
+
+import csv
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.datasets import make_blobs
+
+from sklearn_deepclust.cli import main
+from sklearn_deepclust.metrics import cluster_accuracy
+
+
+@pytest.fixture
+def blob_csv(tmp_path):
+    X, y = make_blobs(n_samples=120, centers=3, n_features=4, cluster_std=0.5,
+                      random_state=0)
+    path = tmp_path / "data.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([f"x{i}" for i in range(4)])
+        writer.writerows(X.tolist())
+    return path, y
+
+
+def read_labels(path):
+    with open(path) as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["label"]
+    return np.array([int(r[0]) for r in rows[1:]])
+
+
+@pytest.mark.parametrize("method", ["dec", "idec", "kmeans"])
+def test_fit_writes_one_label_per_row(blob_csv, tmp_path, method, capsys):
+    data, y = blob_csv
+    out = tmp_path / "labels.csv"
+    epochs = [] if method == "kmeans" else ["--pretrain-epochs", "150", "--max-epochs", "20"]
+    status = main(["fit", "--method", method, "--n-clusters", "3", str(data), "-o",
+                   str(out), "--random-state", "0", *epochs])
+    assert status == 0
+    labels = read_labels(out)
+    assert len(labels) == 120
+    assert cluster_accuracy(y, labels) >= 0.95
+    assert "wrote 120 labels in 3 clusters" in capsys.readouterr().out
+
+
+def test_non_numeric_column_is_a_one_line_error(tmp_path, capsys):
+    path = tmp_path / "bad.csv"
+    path.write_text("a,colour\n1.0,red\n2.0,blue\n")
+    status = main(["fit", "--n-clusters", "2", str(path), "-o", str(tmp_path / "o.csv")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.strip().count("\n") == 0
+    assert "column 'colour' holds 'red', which is not a number" in err
+
+
+def test_missing_file_is_a_one_line_error(tmp_path, capsys):
+    status = main(["fit", "--n-clusters", "2", str(tmp_path / "nope.csv"), "-o", "x.csv"])
+    assert status == 2
+    assert "nope.csv: no such file" in capsys.readouterr().err
+
+
+def test_too_many_clusters_is_a_one_line_error(blob_csv, tmp_path, capsys):
+    data, _ = blob_csv
+    status = main(["fit", "--n-clusters", "500", str(data), "-o", str(tmp_path / "o.csv")])
+    assert status == 2
+    assert "--n-clusters 500 is larger than the 120 rows" in capsys.readouterr().err
+
+
+def test_module_entry_point_exits_non_zero_on_error(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "sklearn_deepclust", "fit", "--n-clusters", "2",
+         str(tmp_path / "missing.csv"), "-o", str(tmp_path / "o.csv")],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: ")
