@@ -12,9 +12,12 @@ PYTEST_ARGS ?= -m "not slow" -n 2
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH_SPEC)"
-	$(PIP) install --quiet -e ".[test,bench,lint]"
+	$(PIP) install --quiet -e ".[test,lint]"
+	touch $@
+
+$(VENV)/.installed-bench: $(VENV)/.installed
+	$(PIP) install --quiet -e ".[bench]"
 	touch $@
 
 demo: $(VENV)/.installed
@@ -26,7 +29,7 @@ test: $(VENV)/.installed
 test-all: $(VENV)/.installed
 	$(PY) -m pytest -n 2
 
-bench: $(VENV)/.installed
+bench: $(VENV)/.installed-bench
 	$(PY) -m benchmarks quality engine scale
 
 lint: $(VENV)/.installed

@@ -1,0 +1,112 @@
+"""The training engine: batching on the device, per-sample state, stopping, syncs."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from sklearn_deepclust._engine import (
+    ConvergenceReached,
+    DeviceBatchIterator,
+    IndexedTensorDataset,
+    RefreshEveryNBatches,
+    batched_forward,
+    train_phase,
+)
+from sklearn_deepclust.nn import Autoencoder, ReconstructionLoss, mlp
+
+
+def test_batches_cover_every_sample_once_in_a_seeded_order():
+    dataset = IndexedTensorDataset(torch.arange(23.0).reshape(23, 1))
+
+    def epoch(seed):
+        generator = torch.Generator().manual_seed(seed)
+        batches = list(DeviceBatchIterator(dataset, batch_size=5, shuffle=True,
+                                           generator=generator))
+        return batches
+
+    batches = epoch(0)
+    assert [len(index) for _, index in batches] == [5, 5, 5, 5, 3]
+    order = torch.cat([index for _, index in batches])
+    assert sorted(order.tolist()) == list(range(23))
+    assert order.tolist() != list(range(23))
+    for x, index in batches:  # each batch carries the rows of its indices
+        torch.testing.assert_close(x[:, 0], index.float())
+    assert torch.equal(order, torch.cat([i for _, i in epoch(0)]))
+    assert len(DeviceBatchIterator(dataset, batch_size=5)) == 5
+
+
+def test_batched_forward_equals_one_big_forward():
+    net = mlp((4, 8, 3))
+    X = torch.randn(50, 4)
+    torch.testing.assert_close(batched_forward(net, X, batch_size=7), net(X).detach())
+
+
+def _autoencoder_phase(X, **kwargs):
+    autoencoder = Autoencoder(mlp((3, 8, 2)), mlp((2, 8, 3)))
+    defaults = dict(max_epochs=4, batch_size=8, optimizer=torch.optim.Adam, lr=1e-2,
+                    device=torch.device("cpu"), seed=0)
+    return train_phase(autoencoder, ReconstructionLoss(), X, **{**defaults, **kwargs})
+
+
+def test_one_loss_per_epoch_and_no_batch_records():
+    history = _autoencoder_phase(torch.randn(40, 3))
+    assert len(history) == 4
+    # skorch opens an empty record per batch; nothing is written into it.
+    assert all(batch == {} for row in history for batch in row["batches"])
+    assert np.isfinite(history[:, "train_loss"]).all()
+
+
+def test_refresh_runs_at_start_and_every_n_batches():
+    calls = []
+    refresh = RefreshEveryNBatches(lambda net: calls.append(len(net.history)), n_batches=3)
+    _autoencoder_phase(torch.randn(40, 3), callbacks=[refresh])  # 5 batches x 4 epochs
+    # Before training, then before batches 4, 7, ..., 19: 1 + 6 calls.
+    assert len(calls) == 7
+
+
+def test_convergence_reached_ends_the_phase_cleanly():
+    def stop_on_second_call(net, seen=[]):  # noqa: B006 - call counter
+        seen.append(1)
+        if len(seen) == 2:
+            raise ConvergenceReached
+
+    history = _autoencoder_phase(
+        torch.randn(40, 3), max_epochs=50,
+        callbacks=[RefreshEveryNBatches(stop_on_second_call, n_batches=5)],
+    )
+    assert len(history) == 2  # stopped as epoch 2 began
+
+
+def test_training_loop_synchronises_once_per_epoch_not_per_batch(monkeypatch):
+    calls = {"item": 0, "cpu": 0}
+    for name in calls:
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *args, _original=original, _name=name, **kwargs):
+            calls[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+    # SGD: Adam reads its step counter with .item(), a CPU scalar that never
+    # waits for an accelerator; the engine itself must not read anything.
+    _autoencoder_phase(torch.randn(64, 3), max_epochs=3, batch_size=4,  # 48 batches
+                       optimizer=torch.optim.SGD)
+    assert calls == {"item": 3, "cpu": 0}
+
+
+class _Exploding(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(float("inf")))
+
+    def forward(self, x):
+        return x * self.scale
+
+
+def test_non_finite_loss_raises_with_advice():
+    with pytest.raises(ValueError, match=r"loss became (nan|inf) at epoch 1 of the "
+                                         r"'pretrain' phase. Scale the input"):
+        train_phase(_Exploding(), ReconstructionLoss(), torch.randn(10, 3), max_epochs=2,
+                    batch_size=4, optimizer=torch.optim.SGD, lr=0.1,
+                    device=torch.device("cpu"), seed=0, phase="pretrain")
