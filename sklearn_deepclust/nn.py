@@ -8,6 +8,7 @@ from torch import nn
 __all__ = [
     "Autoencoder",
     "ReconstructionLoss",
+    "check_decoder",
     "check_encoder",
     "make_decoder",
     "make_encoder",
@@ -71,6 +72,60 @@ def make_decoder(n_features, hidden_dims, embedding_dim):
     return mlp((embedding_dim, *reversed(tuple(hidden_dims)), n_features))
 
 
+def _copy_and_probe(module, name, param, n_inputs, device):
+    """Deep-copy ``module`` to ``device`` and run it on a zero batch of width ``n_inputs``."""
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"`{param}` must be a torch.nn.Module instance, got {type(module).__name__}."
+        )
+    copied = copy.deepcopy(module).to(device)
+    was_training = copied.training
+    copied.eval()
+    try:
+        with torch.no_grad():
+            out = copied(torch.zeros(2, n_inputs, device=device))
+    except Exception as exc:  # noqa: BLE001 - re-raised with advice
+        raise ValueError(
+            f"The {name} passed as `{param}` failed on input of shape (batch, "
+            f"{n_inputs}): {exc}. Its first layer must accept {n_inputs} inputs."
+        ) from exc
+    copied.train(was_training)
+    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
+        raise ValueError(
+            f"The {name} passed as `{param}` must return a tensor of shape "
+            f"(batch, width); on a batch of 2 it returned {shape}."
+        )
+    return copied, int(out.shape[1])
+
+
+def check_decoder(module, embedding_dim, n_features, device):
+    """Copy a user-supplied decoder to ``device`` and check its widths.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Maps ``(batch, embedding_dim)`` to ``(batch, n_features)``.
+    embedding_dim : int
+        Width of the encoder's output.
+    n_features : int
+        Number of features of the data.
+    device : torch.device
+
+    Returns
+    -------
+    decoder : torch.nn.Module
+        A copy of ``module`` on ``device``.
+    """
+    decoder, width = _copy_and_probe(module, "decoder", "decoder", embedding_dim, device)
+    if width != n_features:
+        raise ValueError(
+            f"The decoder passed as `decoder` returns {width} features, but X has "
+            f"{n_features}; it must reconstruct every feature."
+        )
+    return decoder
+
+
 def check_encoder(module, n_features, device):
     """Copy a user-supplied encoder to ``device`` and find its output width.
 
@@ -100,42 +155,26 @@ def check_encoder(module, n_features, device):
         If the module fails on, or returns the wrong shape for, a batch with
         ``n_features`` columns.
     """
-    if not isinstance(module, nn.Module):
-        raise TypeError(
-            f"`module` must be a torch.nn.Module instance, got {type(module).__name__}."
-        )
-    encoder = copy.deepcopy(module).to(device)
-    probe = torch.zeros(2, n_features, device=device)
-    was_training = encoder.training
-    encoder.eval()
-    try:
-        with torch.no_grad():
-            out = encoder(probe)
-    except Exception as exc:  # noqa: BLE001 - re-raised with advice
-        raise ValueError(
-            f"The encoder passed as `module` failed on input of shape "
-            f"(batch, {n_features}): {exc}. X has {n_features} features, so the "
-            f"encoder's first layer must accept {n_features} inputs."
-        ) from exc
-    encoder.train(was_training)
-    if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:
-        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
-        raise ValueError(
-            "The encoder passed as `module` must return a tensor of shape "
-            f"(batch, embedding_dim); on a batch of 2 it returned {shape}."
-        )
-    return encoder, int(out.shape[1])
+    return _copy_and_probe(module, "encoder", "module", n_features, device)
 
 
 class Autoencoder(nn.Module):
-    """An encoder and a decoder; ``forward`` returns the reconstruction."""
+    """An encoder and a decoder; ``forward`` returns the reconstruction.
 
-    def __init__(self, encoder, decoder):
+    With ``input_dropout > 0`` it is a denoising autoencoder: in training mode
+    a random fraction of the input features is zeroed (and the rest rescaled)
+    before encoding, while the loss still compares with the clean input, as
+    in DEC's pretraining (20 % corruption, Xie et al., 2016, Sec. 3.2).
+    """
+
+    def __init__(self, encoder, decoder, input_dropout=0.0):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
+        self.input_dropout = input_dropout
 
     def forward(self, x):
+        x = nn.functional.dropout(x, self.input_dropout, training=self.training)
         return self.decoder(self.encoder(x))
 
 

@@ -76,3 +76,14 @@ def test_module_entry_point_exits_non_zero_on_error(tmp_path):
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ")
+
+
+@pytest.mark.slow
+def test_demo_prints_a_table_of_real_scores(capsys):
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith("| ")][1:]
+    assert [row.split("|")[1].strip() for row in rows] == ["KMeans (n_init=20)", "DEC", "IDEC"]
+    for row in rows:
+        accuracy = float(row.split("|")[2])
+        assert 0.6 < accuracy <= 1.0

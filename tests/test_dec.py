@@ -127,3 +127,27 @@ def test_nan_loss_stops_training_with_advice(blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="training loss became nan.*'pretrain'.*StandardScaler"):
         DEC(n_clusters=4, module=_NaNEncoder(), pretrain_epochs=2, **FAST).fit(X)
+
+
+def test_verbose_prints_one_line_per_epoch_and_phase_names(blobs, capsys):
+    X, _ = blobs
+    DEC(n_clusters=4, pretrain_epochs=2, max_epochs=2, tol=0.0, verbose=1, **FAST).fit(X)
+    out = capsys.readouterr().out
+    assert "[pretrain]" in out and "[cluster]" in out
+    assert out.count("train_loss") == 2  # one header per phase
+
+
+def test_dec_and_idec_can_start_from_one_pretrained_autoencoder(blobs):
+    X, y = blobs
+    pretrained = DEC(n_clusters=4, reconstruction_weight=10.0, pretrain_epochs=60,
+                     max_epochs=0, **FAST).fit(X)
+    assert pretrained.n_iter_ == 0  # k-means in the embedding only
+    shared = dict(module=pretrained.module_.encoder, decoder=pretrained.module_.decoder,
+                  pretrain_epochs=0, max_epochs=5, **FAST)
+    dec = DEC(n_clusters=4, **shared).fit(X)
+    idec = DEC(n_clusters=4, reconstruction_weight=10.0, **shared).fit(X)
+    assert "pretrain" not in dec.history_
+    # Same start, same k-means: both begin from the pretrained model's clusters.
+    for model in (dec, idec):
+        assert cluster_accuracy(y, model.labels_) >= 0.99
+    np.testing.assert_array_equal(pretrained.labels_, dec.labels_)

@@ -108,8 +108,16 @@ def test_bad_input_is_rejected_with_a_clear_error(X, message):
 def test_custom_module_with_wrong_input_width_is_rejected(blobs):
     X, _ = blobs
     wrong = torch.nn.Linear(7, 2)
-    with pytest.raises(ValueError, match="X has 5 features, so the encoder's first layer must accept 5"):
+    with pytest.raises(ValueError, match=r"encoder passed as `module` failed on input of "
+                                         r"shape \(batch, 5\).*must accept 5 inputs"):
         small_dec(module=wrong).fit(X)
+
+
+def test_custom_decoder_with_wrong_output_width_is_rejected(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="decoder passed as `decoder` returns 3 features, "
+                                         "but X has 5"):
+        small_dec(decoder=torch.nn.Linear(4, 3)).fit(X)
 
 
 def test_predict_with_wrong_number_of_features_is_rejected(blobs):

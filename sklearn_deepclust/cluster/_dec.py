@@ -10,7 +10,7 @@ from torch.nn import functional as F
 
 from .._base import DeepClusterer
 from .._engine import ConvergenceReached, RefreshEveryNBatches, batched_forward
-from ..nn import Autoencoder, ReconstructionLoss, make_decoder
+from ..nn import Autoencoder, ReconstructionLoss, check_decoder, make_decoder
 
 __all__ = ["DEC", "soft_assignment", "target_distribution"]
 
@@ -153,6 +153,12 @@ class DEC(DeepClusterer):
     pretrain_epochs : int, default=200
         Epochs of autoencoder pretraining (0 skips it, e.g. for an already
         trained ``module``).
+    pretrain_dropout : float, default=0.0
+        Fraction of input features zeroed at random during pretraining: a
+        denoising autoencoder, as in DEC's layer-wise pretraining (0.2 there).
+        The default trains the plain end-to-end autoencoder of the IDEC
+        reference implementation, whose schedule (Adam, batch 256, 200
+        epochs) the other defaults follow.
     max_epochs : int, default=100
         Upper bound on the epochs of the clustering phase.
     update_interval : int, default=140
@@ -171,8 +177,14 @@ class DEC(DeepClusterer):
         images; Adam is the robust choice for tables).
     module : torch.nn.Module or None, default=None
         A custom encoder mapping ``(batch, n_features)`` to
-        ``(batch, embedding_dim)``; it is copied, never modified. The decoder
-        is then an MLP mirroring ``hidden_dims``.
+        ``(batch, embedding_dim)``; it is copied, never modified.
+    decoder : torch.nn.Module or None, default=None
+        A custom decoder mapping ``(batch, embedding_dim)`` back to
+        ``(batch, n_features)``, used in pretraining and, for IDEC, in the
+        clustering loss; copied, never modified. None builds an MLP mirroring
+        ``hidden_dims``. With ``pretrain_epochs=0``, ``module`` and
+        ``decoder`` from an earlier fit start DEC and IDEC from the same
+        pretrained autoencoder, as the IDEC paper does.
     device : str or torch.device, default="cpu"
         Where training and inference run, e.g. ``"cuda"``.
     random_state : int, RandomState instance or None, default=None
@@ -232,9 +244,11 @@ class DEC(DeepClusterer):
         "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
         "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_dropout": [Interval(Real, 0, 1, closed="left")],
         "update_interval": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],
         "n_init": [Interval(Integral, 1, None, closed="left")],
+        "decoder": [None, nn.Module],
     }
 
     def __init__(
@@ -246,6 +260,7 @@ class DEC(DeepClusterer):
         reconstruction_weight=0.0,
         alpha=1.0,
         pretrain_epochs=200,
+        pretrain_dropout=0.0,
         max_epochs=100,
         update_interval=140,
         tol=1e-3,
@@ -254,6 +269,7 @@ class DEC(DeepClusterer):
         lr=1e-3,
         optimizer=torch.optim.Adam,
         module=None,
+        decoder=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -264,6 +280,7 @@ class DEC(DeepClusterer):
         self.reconstruction_weight = reconstruction_weight
         self.alpha = alpha
         self.pretrain_epochs = pretrain_epochs
+        self.pretrain_dropout = pretrain_dropout
         self.max_epochs = max_epochs
         self.update_interval = update_interval
         self.tol = tol
@@ -272,6 +289,7 @@ class DEC(DeepClusterer):
         self.lr = lr
         self.optimizer = optimizer
         self.module = module
+        self.decoder = decoder
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -279,13 +297,16 @@ class DEC(DeepClusterer):
     def _fit(self, X, y, *, seed, device):
         n_features = X.shape[1]
         encoder = self._build_encoder(n_features, device)
-        decoder = make_decoder(n_features, self.hidden_dims, self._n_features_out)
-        decoder = decoder.to(device)
+        if self.decoder is None:
+            decoder = make_decoder(n_features, self.hidden_dims, self._n_features_out)
+            decoder = decoder.to(device)
+        else:
+            decoder = check_decoder(self.decoder, self._n_features_out, n_features, device)
         self.history_ = {}
         if self.pretrain_epochs > 0:
             self.history_["pretrain"] = self._train_phase(
                 "pretrain",
-                Autoencoder(encoder, decoder),
+                Autoencoder(encoder, decoder, self.pretrain_dropout),
                 ReconstructionLoss(),
                 X,
                 max_epochs=self.pretrain_epochs,
