@@ -34,6 +34,7 @@ bench: $(VENV)/.installed-bench
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sklearn_deepclust tests benchmarks examples
+	$(VENV)/bin/ruff format --check sklearn_deepclust tests benchmarks examples
 
 doc: $(VENV)/.installed
 	@echo "The sphinx documentation lands with issue 7; see doc/README.md." && exit 1

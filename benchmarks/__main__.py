@@ -17,8 +17,11 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tables", nargs="+", default=None)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--report-only", action="store_true",
-                        help="quality: rebuild the table from the saved raw results")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="quality: rebuild the table from the saved raw results",
+    )
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     for name in args.names:
@@ -31,8 +34,13 @@ def main(argv=None):
                     for seed in args.seeds:
                         quality.run_job(table, seed, raw)
             records = [json.loads(line) for line in raw.read_text().splitlines()]
-            text = (quality.report(records) + "\n\n" + quality.verdict(records) + "\n\n"
-                    + quality.settings_note())
+            text = (
+                quality.report(records)
+                + "\n\n"
+                + quality.verdict(records)
+                + "\n\n"
+                + quality.settings_note()
+            )
         elif name == "engine":
             from . import engine
 

@@ -77,30 +77,48 @@ def run(table="penbased", epochs=6, repeats=3, device="cpu"):
     batch_size, lr, update_interval = 256, 1e-3, 140
     results = {"pretrain": {"package": [], "bare": []}, "cluster": {"package": [], "bare": []}}
     for repeat in range(repeats):
-        dec = DEC(n_clusters, pretrain_epochs=epochs, max_epochs=epochs, tol=0.0,
-                  update_interval=update_interval, batch_size=batch_size, lr=lr,
-                  n_init=1, random_state=repeat, device=device).fit(X_np)
+        dec = DEC(
+            n_clusters,
+            pretrain_epochs=epochs,
+            max_epochs=epochs,
+            tol=0.0,
+            update_interval=update_interval,
+            batch_size=batch_size,
+            lr=lr,
+            n_init=1,
+            random_state=repeat,
+            device=device,
+        ).fit(X_np)
         # Epoch 1 includes allocator warm-up in both loops; drop it.
         results["pretrain"]["package"] += list(dec.history_["pretrain"][1:, "dur"])
         results["cluster"]["package"] += list(dec.history_["cluster"][1:, "dur"])
         # The bare loops start from copies of the fitted networks: same shapes,
         # same kind of values, the work per epoch is identical.
         network = copy.deepcopy(dec.module_).train()
-        autoencoder = Autoencoder(copy.deepcopy(dec.module_.encoder),
-                                  make_decoder(X.shape[1], dec.hidden_dims, 10)).to(device)
+        autoencoder = Autoencoder(
+            copy.deepcopy(dec.module_.encoder), make_decoder(X.shape[1], dec.hidden_dims, 10)
+        ).to(device)
         results["pretrain"]["bare"] += bare_pretrain_epochs(
-            autoencoder, X, epochs, batch_size, lr, repeat)[1:]
+            autoencoder, X, epochs, batch_size, lr, repeat
+        )[1:]
         results["cluster"]["bare"] += bare_cluster_epochs(
-            network, X, epochs, batch_size, lr, update_interval, repeat)[1:]
+            network, X, epochs, batch_size, lr, update_interval, repeat
+        )[1:]
     rows, ratios = [], {}
     for phase, times in results.items():
         package, bare = np.median(times["package"]), np.median(times["bare"])
         ratios[phase] = package / bare
         rows.append([phase, f"{package:.3f}", f"{bare:.3f}", f"{package / bare:.3f}"])
-    header = ["phase", "package s/epoch (median)", "bare torch s/epoch (median)",
-              "ratio package/bare"]
-    note = (f"table {table} ({len(X_np)} x {X_np.shape[1]}), DEC network "
-            f"d-500-500-2000-10, batch {batch_size}, Adam lr {lr}, update_interval "
-            f"{update_interval}, {repeats} x {epochs - 1} timed epochs per loop, "
-            f"device {device}, torch threads {torch.get_num_threads()}")
+    header = [
+        "phase",
+        "package s/epoch (median)",
+        "bare torch s/epoch (median)",
+        "ratio package/bare",
+    ]
+    note = (
+        f"table {table} ({len(X_np)} x {X_np.shape[1]}), DEC network "
+        f"d-500-500-2000-10, batch {batch_size}, Adam lr {lr}, update_interval "
+        f"{update_interval}, {repeats} x {epochs - 1} timed epochs per loop, "
+        f"device {device}, torch threads {torch.get_num_threads()}"
+    )
     return markdown_table(header, rows) + "\n\n" + note, ratios

@@ -37,8 +37,14 @@ def deep_settings(n_samples, batch_size=256):
 
 
 def _record(table, seed, method, seconds, y, labels, **extra):
-    return {"table": table, "seed": seed, "method": method, "fit_s": seconds,
-            **clustering_scores(y, labels), **extra}
+    return {
+        "table": table,
+        "seed": seed,
+        "method": method,
+        "fit_s": seconds,
+        **clustering_scores(y, labels),
+        **extra,
+    }
 
 
 def _timed_fit_predict(estimator, X):
@@ -59,25 +65,35 @@ def run_job(table, seed, out_path):
     settings = deep_settings(len(X))
     baselines = {
         "KMeans": KMeans(n_clusters, n_init=20, random_state=seed),
-        "GaussianMixture": GaussianMixture(n_clusters, covariance_type="diag",
-                                           n_init=3, random_state=seed),
+        "GaussianMixture": GaussianMixture(
+            n_clusters, covariance_type="diag", n_init=3, random_state=seed
+        ),
     }
     for name, estimator in baselines.items():
         labels, seconds = _timed_fit_predict(estimator, X)
         _append(_record(table, seed, name, seconds, y, labels), out_path)
 
-    pretrained = DEC(n_clusters, reconstruction_weight=10.0, random_state=seed,
-                     **{**settings, "max_epochs": 0})
+    pretrained = DEC(
+        n_clusters, reconstruction_weight=10.0, random_state=seed, **{**settings, "max_epochs": 0}
+    )
     labels, pretrain_seconds = _timed_fit_predict(pretrained, X)
     _append(_record(table, seed, "AE+KMeans", pretrain_seconds, y, labels), out_path)
     for name, weight in (("DEC", 0.0), ("IDEC", 10.0)):
-        estimator = DEC(n_clusters, reconstruction_weight=weight, random_state=seed,
-                        module=pretrained.module_.encoder,
-                        decoder=pretrained.module_.decoder,
-                        **{**settings, "pretrain_epochs": 0})
+        estimator = DEC(
+            n_clusters,
+            reconstruction_weight=weight,
+            random_state=seed,
+            module=pretrained.module_.encoder,
+            decoder=pretrained.module_.decoder,
+            **{**settings, "pretrain_epochs": 0},
+        )
         labels, seconds = _timed_fit_predict(estimator, X)
-        _append(_record(table, seed, name, pretrain_seconds + seconds, y, labels,
-                        n_iter=estimator.n_iter_), out_path)
+        _append(
+            _record(
+                table, seed, name, pretrain_seconds + seconds, y, labels, n_iter=estimator.n_iter_
+            ),
+            out_path,
+        )
 
 
 def _append(record, out_path):
@@ -105,6 +121,7 @@ def report(records):
 
 def verdict(records):
     """The acceptance counts: DEC >= KMeans and IDEC >= DEC in mean ACC, per table."""
+
     def mean_acc(table, method):
         values = [r["ACC"] for r in records if r["table"] == table and r["method"] == method]
         return np.mean(values) if values else np.nan
@@ -112,8 +129,10 @@ def verdict(records):
     lines = []
     for a, b in (("DEC", "KMeans"), ("IDEC", "DEC")):
         wins = [t for t in TABLES if mean_acc(t, a) >= mean_acc(t, b)]
-        lines.append(f"- {a} mean ACC >= {b}: {len(wins)} of {len(TABLES)} tables "
-                     f"({', '.join(wins) or 'none'})")
+        lines.append(
+            f"- {a} mean ACC >= {b}: {len(wins)} of {len(TABLES)} tables "
+            f"({', '.join(wins) or 'none'})"
+        )
     return "\n".join(lines)
 
 
@@ -122,12 +141,15 @@ def settings_note():
     for table in TABLES:
         X, _ = load_table(table)
         s = deep_settings(len(X))
-        parts.append(f"{table} (n={len(X)}, d={X.shape[1]}): pretrain {s['pretrain_epochs']} "
-                     f"epochs, clustering <= {s['max_epochs']} epochs, update_interval "
-                     f"{s['update_interval']}")
-    return ("DEC/IDEC: network d-500-500-2000-10, Adam lr 1e-3, batch 256, tol 1e-3, "
-            "IDEC = reconstruction_weight 10 (gamma = 0.1); both start from one "
-            "pretrained autoencoder per seed (its time is included in both fit "
-            "times); KMeans n_init=20; GaussianMixture diagonal, n_init=3; "
-            "features min-max scaled to [0, 1] for every method.\n"
-            + "\n".join(f"- {p}" for p in parts))
+        parts.append(
+            f"{table} (n={len(X)}, d={X.shape[1]}): pretrain {s['pretrain_epochs']} "
+            f"epochs, clustering <= {s['max_epochs']} epochs, update_interval "
+            f"{s['update_interval']}"
+        )
+    return (
+        "DEC/IDEC: network d-500-500-2000-10, Adam lr 1e-3, batch 256, tol 1e-3, "
+        "IDEC = reconstruction_weight 10 (gamma = 0.1); both start from one "
+        "pretrained autoencoder per seed (its time is included in both fit "
+        "times); KMeans n_init=20; GaussianMixture diagonal, n_init=3; "
+        "features min-max scaled to [0, 1] for every method.\n" + "\n".join(f"- {p}" for p in parts)
+    )

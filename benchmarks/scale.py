@@ -32,9 +32,19 @@ def measure(n_samples, device="cpu"):
     X = centers[rng.integers(0, 10, n_samples)]
     X += rng.normal(size=X.shape).astype(np.float32)
     batches = math.ceil(n_samples / 256)
-    dec = DEC(10, hidden_dims=(64,), embedding_dim=10, pretrain_epochs=1, max_epochs=1,
-              tol=0.0, n_init=1, update_interval=batches, batch_size=256,
-              random_state=0, device=device)
+    dec = DEC(
+        10,
+        hidden_dims=(64,),
+        embedding_dim=10,
+        pretrain_epochs=1,
+        max_epochs=1,
+        tol=0.0,
+        n_init=1,
+        update_interval=batches,
+        batch_size=256,
+        random_state=0,
+        device=device,
+    )
     start = time.perf_counter()
     dec.fit(X)
     total = time.perf_counter() - start
@@ -53,21 +63,35 @@ def run(sizes=SIZES, device="cpu"):
     records = []
     for n in sizes:
         out = subprocess.run(
-            [sys.executable, "-c",
-             f"import json; from benchmarks.scale import measure; "
-             f"print(json.dumps(measure({n}, {device!r})))"],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-c",
+                f"import json; from benchmarks.scale import measure; "
+                f"print(json.dumps(measure({n}, {device!r})))",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         records.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(json.dumps(records[-1]), flush=True)
     rows, previous = [], None
     for r in records:
         peak = r["peak_bytes_per_row"] * r["n"]
-        marginal = "" if previous is None else (
-            f"{(peak - previous[1]) / (r['n'] - previous[0]):.0f}")
-        rows.append([f"{r['n']:,}", f"{r['pretrain_epoch_s']:.2f}",
-                     f"{r['cluster_epoch_s']:.2f}", f"{r['fit_s']:.1f}",
-                     f"{peak / 2**20:.0f}", f"{r['peak_bytes_per_row']:.0f}", marginal])
+        marginal = (
+            "" if previous is None else (f"{(peak - previous[1]) / (r['n'] - previous[0]):.0f}")
+        )
+        rows.append(
+            [
+                f"{r['n']:,}",
+                f"{r['pretrain_epoch_s']:.2f}",
+                f"{r['cluster_epoch_s']:.2f}",
+                f"{r['fit_s']:.1f}",
+                f"{peak / 2**20:.0f}",
+                f"{r['peak_bytes_per_row']:.0f}",
+                marginal,
+            ]
+        )
         previous = (r["n"], peak)
     by_n = {r["n"]: r for r in records}
     lines = []
@@ -75,12 +99,23 @@ def run(sizes=SIZES, device="cpu"):
         for key in ("pretrain_epoch_s", "cluster_epoch_s"):
             ratio = by_n[1_000_000][key] / by_n[100_000][key]
             lines.append(f"- 1M / 100k time ratio, {key}: {ratio:.1f}")
-    table = markdown_table(["N", "pretrain epoch s", "cluster epoch s", "whole fit s",
-                            "peak MiB", "peak bytes / row",
-                            "marginal bytes / row (vs previous N)"], rows)
-    note = (f"DEC with hidden_dims=(64,), embedding_dim=10, batch 256, one target refresh "
-            f"per epoch, k-means n_init=1; {N_FEATURES} float32 features (200 bytes/row "
-            f"of data); device {device}. Peak = resident-set peak above the process "
-            "after imports; the marginal column is the growth per added row, free "
-            "of fixed costs.")
+    table = markdown_table(
+        [
+            "N",
+            "pretrain epoch s",
+            "cluster epoch s",
+            "whole fit s",
+            "peak MiB",
+            "peak bytes / row",
+            "marginal bytes / row (vs previous N)",
+        ],
+        rows,
+    )
+    note = (
+        f"DEC with hidden_dims=(64,), embedding_dim=10, batch 256, one target refresh "
+        f"per epoch, k-means n_init=1; {N_FEATURES} float32 features (200 bytes/row "
+        f"of data); device {device}. Peak = resident-set peak above the process "
+        "after imports; the marginal column is the growth per added row, free "
+        "of fixed costs."
+    )
     return table + "\n\n" + note + "\n" + "\n".join(lines), records

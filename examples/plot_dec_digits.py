@@ -22,8 +22,13 @@ X, y = load_digits(return_X_y=True)
 
 # Short training so that the example runs in about a minute on a CPU; the
 # paper's defaults (200 pretraining epochs) do a little better.
-deep = dict(hidden_dims=(256, 256, 512), pretrain_epochs=60, max_epochs=30,
-            update_interval=20, random_state=0)
+deep = dict(
+    hidden_dims=(256, 256, 512),
+    pretrain_epochs=60,
+    max_epochs=30,
+    update_interval=20,
+    random_state=0,
+)
 models = {
     "k-means": KMeans(n_clusters=10, n_init=20, random_state=0),
     "DEC": DEC(n_clusters=10, **deep),

@@ -40,8 +40,7 @@ def resolve_device(device):
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(
-            f"device={device!r} is not a torch device; use 'cpu', 'cuda' or "
-            "'cuda:0'."
+            f"device={device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:0'."
         ) from exc
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(
@@ -68,9 +67,7 @@ class _SerializedModule:
         self.payload = buffer.getvalue()
 
     def load(self, map_location):
-        return torch.load(
-            io.BytesIO(self.payload), map_location=map_location, weights_only=False
-        )
+        return torch.load(io.BytesIO(self.payload), map_location=map_location, weights_only=False)
 
 
 class DeepClusterer(
@@ -150,9 +147,9 @@ class DeepClusterer(
     def _cluster_log_proba(self, X):
         """Log cluster probabilities of a batch tensor (inference mode)."""
 
+    @abstractmethod
     def _objective(self, X):
         """Training objective on ``X`` (lower is better), used by :meth:`score`."""
-        raise NotImplementedError
 
     def _check_n_clusters(self, n_samples):
         if self.n_clusters > n_samples:
@@ -163,9 +160,7 @@ class DeepClusterer(
 
     def _check_hidden_dims(self):
         dims = np.asarray(self.hidden_dims)
-        if dims.ndim != 1 or not all(
-            isinstance(d, Integral) and d > 0 for d in self.hidden_dims
-        ):
+        if dims.ndim != 1 or not all(isinstance(d, Integral) and d > 0 for d in self.hidden_dims):
             raise ValueError(
                 "hidden_dims must be a sequence of positive integers such as "
                 f"(500, 500, 2000); got {self.hidden_dims!r}."

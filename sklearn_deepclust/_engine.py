@@ -82,9 +82,7 @@ class DeviceBatchIterator:
         X = self.dataset.X
         n_samples = X.shape[0]
         if self.shuffle:
-            order = torch.randperm(
-                n_samples, device=X.device, generator=self.generator
-            )
+            order = torch.randperm(n_samples, device=X.device, generator=self.generator)
         else:
             order = torch.arange(n_samples, device=X.device)
         for start in range(0, n_samples, self.batch_size):

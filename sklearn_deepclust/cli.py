@@ -17,9 +17,9 @@ from sklearn.datasets import load_digits
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from ._report import markdown_table
 from .cluster import DEC
 from .metrics import clustering_scores
-from ._report import markdown_table
 
 __all__ = ["main", "make_estimator", "read_numeric_csv", "run_demo"]
 
@@ -30,8 +30,7 @@ class CommandLineError(Exception):
     """A problem with the user's input, reported as one line and exit status 2."""
 
 
-def make_estimator(method, n_clusters, *, random_state=None, device="cpu",
-                   verbose=0, **epochs):
+def make_estimator(method, n_clusters, *, random_state=None, device="cpu", verbose=0, **epochs):
     """The estimator behind a ``--method`` name of the command line.
 
     Parameters
@@ -52,8 +51,14 @@ def make_estimator(method, n_clusters, *, random_state=None, device="cpu",
     if method == "kmeans":
         return KMeans(n_clusters, n_init=20, random_state=random_state)
     weight = {"dec": 0.0, "idec": 10.0}[method]
-    return DEC(n_clusters, reconstruction_weight=weight, random_state=random_state,
-               device=device, verbose=verbose, **epochs)
+    return DEC(
+        n_clusters,
+        reconstruction_weight=weight,
+        random_state=random_state,
+        device=device,
+        verbose=verbose,
+        **epochs,
+    )
 
 
 def read_numeric_csv(path):
@@ -108,36 +113,46 @@ def run_demo(out=sys.stdout):
         "DEC": DEC(10, random_state=0, **deep),
         "IDEC": DEC(10, reconstruction_weight=10.0, random_state=0, **deep),
     }
-    print(f"Clustering {X.shape[0]} digits ({X.shape[1]} pixels, 10 classes)\n",
-          file=out, flush=True)
+    print(
+        f"Clustering {X.shape[0]} digits ({X.shape[1]} pixels, 10 classes)\n", file=out, flush=True
+    )
     rows = []
     for name, estimator in contenders.items():
         start = time.perf_counter()
         labels = estimator.fit_predict(X)
         seconds = time.perf_counter() - start
         scores = clustering_scores(y, labels)
-        rows.append([name, *(f"{scores[k]:.3f}" for k in ("ACC", "NMI", "ARI")),
-                     f"{seconds:.1f}"])
+        rows.append([name, *(f"{scores[k]:.3f}" for k in ("ACC", "NMI", "ARI")), f"{seconds:.1f}"])
     print(markdown_table(["method", "ACC", "NMI", "ARI", "fit s"], rows), file=out)
-    print("\nDEC/IDEC: network 64-500-500-2000-10, "
-          f"{deep['pretrain_epochs']} pretraining epochs, at most "
-          f"{deep['max_epochs']} clustering epochs, random_state=0.", file=out)
+    print(
+        "\nDEC/IDEC: network 64-500-500-2000-10, "
+        f"{deep['pretrain_epochs']} pretraining epochs, at most "
+        f"{deep['max_epochs']} clustering epochs, random_state=0.",
+        file=out,
+    )
 
 
 def _fit_command(args):
     X, _ = read_numeric_csv(args.data)
     if args.n_clusters > X.shape[0]:
         raise CommandLineError(
-            f"--n-clusters {args.n_clusters} is larger than the {X.shape[0]} rows of "
-            f"{args.data}"
+            f"--n-clusters {args.n_clusters} is larger than the {X.shape[0]} rows of {args.data}"
         )
-    epochs = {k: v for k, v in (("pretrain_epochs", args.pretrain_epochs),
-                                ("max_epochs", args.max_epochs)) if v is not None}
+    epochs = {
+        k: v
+        for k, v in (("pretrain_epochs", args.pretrain_epochs), ("max_epochs", args.max_epochs))
+        if v is not None
+    }
     if epochs and args.method == "kmeans":
         raise CommandLineError("--pretrain-epochs/--max-epochs apply to deep methods only")
-    estimator = make_estimator(args.method, args.n_clusters,
-                               random_state=args.random_state, device=args.device,
-                               verbose=args.verbose, **epochs)
+    estimator = make_estimator(
+        args.method,
+        args.n_clusters,
+        random_state=args.random_state,
+        device=args.device,
+        verbose=args.verbose,
+        **epochs,
+    )
     if not args.no_scale:
         estimator = make_pipeline(StandardScaler(), estimator)
     labels = estimator.fit_predict(X)
@@ -146,8 +161,10 @@ def _fit_command(args):
         writer.writerow(["label"])
         writer.writerows([label] for label in labels)
     counts = np.bincount(labels)
-    print(f"wrote {len(labels)} labels in {len(counts)} clusters to {args.output} "
-          f"(sizes {counts.tolist()})")
+    print(
+        f"wrote {len(labels)} labels in {len(counts)} clusters to {args.output} "
+        f"(sizes {counts.tolist()})"
+    )
 
 
 def build_parser():
@@ -164,8 +181,9 @@ def build_parser():
     fit.add_argument("--n-clusters", type=int, required=True)
     fit.add_argument("--pretrain-epochs", type=int)
     fit.add_argument("--max-epochs", type=int)
-    fit.add_argument("--no-scale", action="store_true",
-                     help="do not standardise the columns before clustering")
+    fit.add_argument(
+        "--no-scale", action="store_true", help="do not standardise the columns before clustering"
+    )
     fit.add_argument("--device", default="cpu")
     fit.add_argument("--random-state", type=int)
     fit.add_argument("-v", "--verbose", action="count", default=0)

@@ -156,12 +156,10 @@ def gcd_accuracy(y_true, y_pred, known_classes):
     }
 
 
+# Scorer for ``GridSearchCV(scoring=...)``: ACC of ``predict`` on the test
+# fold. An unsupervised estimator ignores the labels given to ``fit``; the
+# search uses them only here, to score the clusters of held-out samples.
 cluster_accuracy_scorer = make_scorer(cluster_accuracy)
-cluster_accuracy_scorer.__doc__ = """Scorer for ``GridSearchCV(scoring=...)``: ACC of ``predict`` on the test fold.
-
-An unsupervised estimator ignores the labels given to ``fit``; the search
-uses them only here, to score the clusters predicted on held-out samples.
-"""
 
 
 def clustering_scores(y_true, y_pred):

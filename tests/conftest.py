@@ -12,7 +12,5 @@ def blobs():
     from sklearn.datasets import make_blobs
     from sklearn.preprocessing import StandardScaler
 
-    X, y = make_blobs(
-        n_samples=400, n_features=5, centers=4, cluster_std=0.6, random_state=0
-    )
+    X, y = make_blobs(n_samples=400, n_features=5, centers=4, cluster_std=0.6, random_state=0)
     return StandardScaler().fit_transform(X).astype(np.float32), y

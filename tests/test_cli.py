@@ -14,8 +14,7 @@ from sklearn_deepclust.metrics import cluster_accuracy
 
 @pytest.fixture
 def blob_csv(tmp_path):
-    X, y = make_blobs(n_samples=120, centers=3, n_features=4, cluster_std=0.5,
-                      random_state=0)
+    X, y = make_blobs(n_samples=120, centers=3, n_features=4, cluster_std=0.5, random_state=0)
     path = tmp_path / "data.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -36,8 +35,21 @@ def test_fit_writes_one_label_per_row(blob_csv, tmp_path, method, capsys):
     data, y = blob_csv
     out = tmp_path / "labels.csv"
     epochs = [] if method == "kmeans" else ["--pretrain-epochs", "150", "--max-epochs", "20"]
-    status = main(["fit", "--method", method, "--n-clusters", "3", str(data), "-o",
-                   str(out), "--random-state", "0", *epochs])
+    status = main(
+        [
+            "fit",
+            "--method",
+            method,
+            "--n-clusters",
+            "3",
+            str(data),
+            "-o",
+            str(out),
+            "--random-state",
+            "0",
+            *epochs,
+        ]
+    )
     assert status == 0
     labels = read_labels(out)
     assert len(labels) == 120
@@ -70,9 +82,20 @@ def test_too_many_clusters_is_a_one_line_error(blob_csv, tmp_path, capsys):
 
 def test_module_entry_point_exits_non_zero_on_error(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "sklearn_deepclust", "fit", "--n-clusters", "2",
-         str(tmp_path / "missing.csv"), "-o", str(tmp_path / "o.csv")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "sklearn_deepclust",
+            "fit",
+            "--n-clusters",
+            "2",
+            str(tmp_path / "missing.csv"),
+            "-o",
+            str(tmp_path / "o.csv"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 2
     assert result.stderr.startswith("error: ")

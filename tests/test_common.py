@@ -8,8 +8,12 @@ from sklearn_deepclust import DEC
 def _small(estimator):
     """A fast configuration: the checks test the API, not the clustering power."""
     return estimator.set_params(
-        hidden_dims=(16,), embedding_dim=3, pretrain_epochs=10, max_epochs=10,
-        batch_size=32, random_state=0,
+        hidden_dims=(16,),
+        embedding_dim=3,
+        pretrain_epochs=10,
+        max_epochs=10,
+        batch_size=32,
+        random_state=0,
     )
 
 

@@ -17,8 +17,11 @@ finite = st.floats(-10, 10, allow_nan=False, width=32)
 
 
 @settings(max_examples=40, deadline=None)
-@given(arrays(np.float32, (7, 3), elements=finite), arrays(np.float32, (4, 3), elements=finite),
-       st.sampled_from([0.5, 1.0, 3.0]))
+@given(
+    arrays(np.float32, (7, 3), elements=finite),
+    arrays(np.float32, (4, 3), elements=finite),
+    st.sampled_from([0.5, 1.0, 3.0]),
+)
 def test_soft_assignment_matches_the_papers_equation(z, mu, alpha):
     # Eq. 1 of Xie et al. (2016), written out in numpy.
     squared = ((z[:, None, :].astype(np.float64) - mu[None, :, :]) ** 2).sum(-1)
@@ -47,8 +50,14 @@ def test_target_distribution_sharpens_a_balanced_assignment():
 @pytest.mark.parametrize("reconstruction_weight", [0.0, 10.0], ids=["DEC", "IDEC"])
 def test_dec_recovers_separated_blobs(blobs, reconstruction_weight):
     X, y = blobs
-    dec = DEC(n_clusters=4, reconstruction_weight=reconstruction_weight,
-              pretrain_epochs=60, max_epochs=30, update_interval=20, **FAST).fit(X)
+    dec = DEC(
+        n_clusters=4,
+        reconstruction_weight=reconstruction_weight,
+        pretrain_epochs=60,
+        max_epochs=30,
+        update_interval=20,
+        **FAST,
+    ).fit(X)
     assert cluster_accuracy(y, dec.labels_) >= 0.99
     proba = dec.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
@@ -78,8 +87,9 @@ def test_fit_leaves_the_global_torch_rng_alone(blobs):
 def test_tol_stops_the_clustering_phase_early(blobs):
     X, _ = blobs
     # tol=1 stops at the first target refresh, after update_interval batches.
-    dec = DEC(n_clusters=4, pretrain_epochs=5, max_epochs=50, update_interval=7,
-              tol=1.0, **FAST).fit(X)
+    dec = DEC(
+        n_clusters=4, pretrain_epochs=5, max_epochs=50, update_interval=7, tol=1.0, **FAST
+    ).fit(X)
     assert dec.n_iter_ == 2  # 7 batches per epoch: the refresh opens epoch 2
     assert dec.history_["cluster"][-1, "label_change"] <= 1.0
 
@@ -106,8 +116,15 @@ def test_custom_module_is_used_and_not_modified(blobs):
     X, y = blobs
     encoder = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
     before = [p.detach().clone() for p in encoder.parameters()]
-    dec = DEC(n_clusters=4, module=encoder, pretrain_epochs=60, max_epochs=20,
-              hidden_dims=(16,), batch_size=64, random_state=0).fit(X)
+    dec = DEC(
+        n_clusters=4,
+        module=encoder,
+        pretrain_epochs=60,
+        max_epochs=20,
+        hidden_dims=(16,),
+        batch_size=64,
+        random_state=0,
+    ).fit(X)
     assert dec.transform(X).shape == (400, 3)
     assert dec.get_feature_names_out().tolist() == ["dec0", "dec1", "dec2"]
     assert all(torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
@@ -139,11 +156,17 @@ def test_verbose_prints_one_line_per_epoch_and_phase_names(blobs, capsys):
 
 def test_dec_and_idec_can_start_from_one_pretrained_autoencoder(blobs):
     X, y = blobs
-    pretrained = DEC(n_clusters=4, reconstruction_weight=10.0, pretrain_epochs=60,
-                     max_epochs=0, **FAST).fit(X)
+    pretrained = DEC(
+        n_clusters=4, reconstruction_weight=10.0, pretrain_epochs=60, max_epochs=0, **FAST
+    ).fit(X)
     assert pretrained.n_iter_ == 0  # k-means in the embedding only
-    shared = dict(module=pretrained.module_.encoder, decoder=pretrained.module_.decoder,
-                  pretrain_epochs=0, max_epochs=5, **FAST)
+    shared = dict(
+        module=pretrained.module_.encoder,
+        decoder=pretrained.module_.decoder,
+        pretrain_epochs=0,
+        max_epochs=5,
+        **FAST,
+    )
     dec = DEC(n_clusters=4, **shared).fit(X)
     idec = DEC(n_clusters=4, reconstruction_weight=10.0, **shared).fit(X)
     assert "pretrain" not in dec.history_

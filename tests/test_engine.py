@@ -21,8 +21,9 @@ def test_batches_cover_every_sample_once_in_a_seeded_order():
 
     def epoch(seed):
         generator = torch.Generator().manual_seed(seed)
-        batches = list(DeviceBatchIterator(dataset, batch_size=5, shuffle=True,
-                                           generator=generator))
+        batches = list(
+            DeviceBatchIterator(dataset, batch_size=5, shuffle=True, generator=generator)
+        )
         return batches
 
     batches = epoch(0)
@@ -44,8 +45,14 @@ def test_batched_forward_equals_one_big_forward():
 
 def _autoencoder_phase(X, **kwargs):
     autoencoder = Autoencoder(mlp((3, 8, 2)), mlp((2, 8, 3)))
-    defaults = dict(max_epochs=4, batch_size=8, optimizer=torch.optim.Adam, lr=1e-2,
-                    device=torch.device("cpu"), seed=0)
+    defaults = dict(
+        max_epochs=4,
+        batch_size=8,
+        optimizer=torch.optim.Adam,
+        lr=1e-2,
+        device=torch.device("cpu"),
+        seed=0,
+    )
     return train_phase(autoencoder, ReconstructionLoss(), X, **{**defaults, **kwargs})
 
 
@@ -72,7 +79,8 @@ def test_convergence_reached_ends_the_phase_cleanly():
             raise ConvergenceReached
 
     history = _autoencoder_phase(
-        torch.randn(40, 3), max_epochs=50,
+        torch.randn(40, 3),
+        max_epochs=50,
         callbacks=[RefreshEveryNBatches(stop_on_second_call, n_batches=5)],
     )
     assert len(history) == 2  # stopped as epoch 2 began
@@ -90,8 +98,12 @@ def test_training_loop_synchronises_once_per_epoch_not_per_batch(monkeypatch):
         monkeypatch.setattr(torch.Tensor, name, counting)
     # SGD: Adam reads its step counter with .item(), a CPU scalar that never
     # waits for an accelerator; the engine itself must not read anything.
-    _autoencoder_phase(torch.randn(64, 3), max_epochs=3, batch_size=4,  # 48 batches
-                       optimizer=torch.optim.SGD)
+    _autoencoder_phase(
+        torch.randn(64, 3),
+        max_epochs=3,
+        batch_size=4,  # 48 batches
+        optimizer=torch.optim.SGD,
+    )
     assert calls == {"item": 3, "cpu": 0}
 
 
@@ -105,8 +117,20 @@ class _Exploding(nn.Module):
 
 
 def test_non_finite_loss_raises_with_advice():
-    with pytest.raises(ValueError, match=r"loss became (nan|inf) at epoch 1 of the "
-                                         r"'pretrain' phase. Scale the input"):
-        train_phase(_Exploding(), ReconstructionLoss(), torch.randn(10, 3), max_epochs=2,
-                    batch_size=4, optimizer=torch.optim.SGD, lr=0.1,
-                    device=torch.device("cpu"), seed=0, phase="pretrain")
+    with pytest.raises(
+        ValueError,
+        match=r"loss became (nan|inf) at epoch 1 of the "
+        r"'pretrain' phase. Scale the input",
+    ):
+        train_phase(
+            _Exploding(),
+            ReconstructionLoss(),
+            torch.randn(10, 3),
+            max_epochs=2,
+            batch_size=4,
+            optimizer=torch.optim.SGD,
+            lr=0.1,
+            device=torch.device("cpu"),
+            seed=0,
+            phase="pretrain",
+        )

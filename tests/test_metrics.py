@@ -61,8 +61,10 @@ def test_accuracy_is_one_on_relabelled_truth(y, permutation):
     assert cluster_accuracy(y, relabelled) == 1.0
 
 
-@given(st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=30),
-       st.permutations(range(4)))
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3)), min_size=1, max_size=30),
+    st.permutations(range(4)),
+)
 def test_accuracy_is_invariant_to_renaming_clusters(pairs, permutation):
     y_true, y_pred = map(np.asarray, zip(*pairs))
     renamed = np.asarray(permutation)[y_pred]

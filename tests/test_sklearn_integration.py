@@ -16,8 +16,16 @@ from sklearn_deepclust.metrics import cluster_accuracy, cluster_accuracy_scorer
 
 
 def small_dec(**params):
-    defaults = dict(n_clusters=4, hidden_dims=(32,), embedding_dim=4, batch_size=64,
-                    pretrain_epochs=40, max_epochs=10, update_interval=20, random_state=0)
+    defaults = dict(
+        n_clusters=4,
+        hidden_dims=(32,),
+        embedding_dim=4,
+        batch_size=64,
+        pretrain_epochs=40,
+        max_epochs=10,
+        update_interval=20,
+        random_state=0,
+    )
     return DEC(**{**defaults, **params})
 
 
@@ -108,15 +116,19 @@ def test_bad_input_is_rejected_with_a_clear_error(X, message):
 def test_custom_module_with_wrong_input_width_is_rejected(blobs):
     X, _ = blobs
     wrong = torch.nn.Linear(7, 2)
-    with pytest.raises(ValueError, match=r"encoder passed as `module` failed on input of "
-                                         r"shape \(batch, 5\).*must accept 5 inputs"):
+    with pytest.raises(
+        ValueError,
+        match=r"encoder passed as `module` failed on input of "
+        r"shape \(batch, 5\).*must accept 5 inputs",
+    ):
         small_dec(module=wrong).fit(X)
 
 
 def test_custom_decoder_with_wrong_output_width_is_rejected(blobs):
     X, _ = blobs
-    with pytest.raises(ValueError, match="decoder passed as `decoder` returns 3 features, "
-                                         "but X has 5"):
+    with pytest.raises(
+        ValueError, match="decoder passed as `decoder` returns 3 features, but X has 5"
+    ):
         small_dec(decoder=torch.nn.Linear(4, 3)).fit(X)
 
 

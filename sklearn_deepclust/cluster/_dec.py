@@ -353,10 +353,7 @@ class DEC(DeepClusterer):
         n_samples = X.shape[0]
         total = 0.0
         for start in range(0, n_samples, self.batch_size):
-            index = torch.arange(
-                start, min(start + self.batch_size, n_samples), device=X.device
-            )
+            index = torch.arange(start, min(start + self.batch_size, n_samples), device=X.device)
             batch_loss = loss(self.module_(X[index]), index, X[index])
             total = total + batch_loss * len(index)
         return total / n_samples
-
