@@ -27,11 +27,24 @@ __all__ = ["DeepClusterer"]
 
 @contextmanager
 def seeded_torch(seed, device):
-    """Seed torch for the duration of a fit without touching the caller's RNG."""
+    """Seed torch for the duration of a fit without touching the caller's RNG.
+
+    Only the generators of the CPU and of the fit's own device are seeded, and
+    both are restored afterwards.
+    """
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+        torch.default_generator.manual_seed(seed)
+        if device.type == "cuda":
+            with torch.cuda.device(device):
+                torch.cuda.manual_seed(seed)
         yield
+
+
+def _cuda_device_exists(device):
+    if not torch.cuda.is_available():
+        return False
+    return device.index is None or device.index < torch.cuda.device_count()
 
 
 def resolve_device(device):
@@ -42,10 +55,12 @@ def resolve_device(device):
         raise ValueError(
             f"device={device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:0'."
         ) from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
+    if resolved.type == "cuda" and not _cuda_device_exists(resolved):
         raise ValueError(
-            f"device={device!r} was requested but torch.cuda.is_available() is "
-            "False on this machine; use device='cpu'."
+            f"device={device!r} was requested but this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s) "
+            f"(torch.cuda.is_available() is {torch.cuda.is_available()}); use "
+            "device='cpu' or an existing 'cuda:<index>'."
         )
     return resolved
 
@@ -125,6 +140,7 @@ class DeepClusterer(
         X = validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=2)
         self._check_n_clusters(X.shape[0])
         self._check_hidden_dims()
+        self._check_optimizer()
         device = resolve_device(self.device)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         with seeded_torch(seed, device):
@@ -159,11 +175,17 @@ class DeepClusterer(
             )
 
     def _check_hidden_dims(self):
-        dims = np.asarray(self.hidden_dims)
-        if dims.ndim != 1 or not all(isinstance(d, Integral) and d > 0 for d in self.hidden_dims):
+        if not all(isinstance(d, Integral) and d > 0 for d in self.hidden_dims):
             raise ValueError(
                 "hidden_dims must be a sequence of positive integers such as "
                 f"(500, 500, 2000); got {self.hidden_dims!r}."
+            )
+
+    def _check_optimizer(self):
+        if not issubclass(self.optimizer, torch.optim.Optimizer):
+            raise ValueError(
+                "optimizer must be a torch.optim.Optimizer subclass such as "
+                f"torch.optim.Adam; got {self.optimizer!r}."
             )
 
     def _build_encoder(self, n_features, device):
@@ -194,12 +216,16 @@ class DeepClusterer(
         )
 
     # ------------------------------------------------------------ inference
-    def _fitted_modules(self):
-        return {k: v for k, v in vars(self).items() if isinstance(v, torch.nn.Module)}
+    @staticmethod
+    def _is_fitted_module(name, value):
+        # Fitted networks end in "_"; `module` and `decoder` are the user's
+        # parameters and are never touched.
+        return name.endswith("_") and isinstance(value, torch.nn.Module)
 
     def _set_eval_mode(self):
-        for module in self._fitted_modules().values():
-            module.eval()
+        for name, value in vars(self).items():
+            if self._is_fitted_module(name, value):
+                value.eval()
 
     def _validated_tensor(self, X):
         check_is_fitted(self)
@@ -295,13 +321,13 @@ class DeepClusterer(
     def __getstate__(self):
         state = super().__getstate__()
         return {
-            key: _SerializedModule(value) if isinstance(value, torch.nn.Module) else value
+            key: _SerializedModule(value) if self._is_fitted_module(key, value) else value
             for key, value in state.items()
         }
 
     def __setstate__(self, state):
         device = state.get("device_")
-        if device is not None and device.type == "cuda" and not torch.cuda.is_available():
+        if device is not None and device.type == "cuda" and not _cuda_device_exists(device):
             warnings.warn(
                 f"This model was fitted on {device}, which is not available here; "
                 "it is loaded on the CPU.",

@@ -157,22 +157,45 @@ class PhaseNet(NeuralNet):
         try:
             return super().fit_loop(X, y, epochs=epochs, **fit_params)
         except ConvergenceReached:
+            self._close_interrupted_epoch()
             return self
+
+    def _close_interrupted_epoch(self):
+        """Make the history's last row a whole epoch after an early stop.
+
+        A stop raised before the epoch's first batch leaves a row with no
+        training in it: its records (e.g. the refresh's ``label_change``) move
+        to the previous epoch, at whose end they were computed. A stop raised
+        mid-epoch keeps the row, now with its loss and duration.
+        """
+        row = self.history[-1]
+        if "train_loss" in row:
+            self.notify("on_epoch_end", dataset_train=None, dataset_valid=None)
+            return
+        extra = {k: v for k, v in row.items() if k not in ("epoch", "batches")}
+        del self.history[-1]
+        for key, value in extra.items():
+            if len(self.history):
+                self.history.record(key, value)
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
         if iterator is None:
             return
         loss_sum = None
         n_seen = 0
-        for batch in iterator:
-            self.notify("on_batch_begin", batch=batch, training=training)
-            step = step_fn(batch, **fit_params)
-            batch_loss = step["loss"].detach() * len(batch[1])
-            loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
-            n_seen += len(batch[1])
-            self.notify("on_batch_end", batch=batch, training=training, **step)
-        if loss_sum is None:
-            return
+        try:
+            for batch in iterator:
+                self.notify("on_batch_begin", batch=batch, training=training)
+                step = step_fn(batch, **fit_params)
+                batch_loss = step["loss"].detach() * len(batch[1])
+                loss_sum = batch_loss if loss_sum is None else loss_sum + batch_loss
+                n_seen += len(batch[1])
+                self.notify("on_batch_end", batch=batch, training=training, **step)
+        finally:
+            if loss_sum is not None:
+                self._record_epoch_loss(prefix, loss_sum, n_seen)
+
+    def _record_epoch_loss(self, prefix, loss_sum, n_seen):
         epoch_loss = loss_sum.item() / n_seen  # one synchronisation per epoch
         self.history.record(prefix + "_loss", epoch_loss)
         if not math.isfinite(epoch_loss):

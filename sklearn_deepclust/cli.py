@@ -30,7 +30,7 @@ class CommandLineError(Exception):
     """A problem with the user's input, reported as one line and exit status 2."""
 
 
-def make_estimator(method, n_clusters, *, random_state=None, device="cpu", verbose=0, **epochs):
+def make_estimator(method, n_clusters, *, random_state=None, device="cpu", verbose=0, **training):
     """The estimator behind a ``--method`` name of the command line.
 
     Parameters
@@ -41,8 +41,9 @@ def make_estimator(method, n_clusters, *, random_state=None, device="cpu", verbo
     n_clusters : int
     random_state, device, verbose
         Passed on to the estimator (``device`` and ``verbose`` to deep ones).
-    **epochs
-        ``pretrain_epochs`` / ``max_epochs`` overrides for deep estimators.
+    **training
+        Training overrides for deep estimators (``pretrain_epochs``,
+        ``max_epochs``, ``update_interval``, ...).
 
     Returns
     -------
@@ -57,7 +58,7 @@ def make_estimator(method, n_clusters, *, random_state=None, device="cpu", verbo
         random_state=random_state,
         device=device,
         verbose=verbose,
-        **epochs,
+        **training,
     )
 
 
@@ -85,6 +86,9 @@ def read_numeric_csv(path):
         rows = list(csv.reader(handle))
     if len(rows) < 2:
         raise CommandLineError(f"{path}: expected a header row and at least one data row")
+    rows = [row for row in rows if any(cell.strip() for cell in row)]  # blank lines
+    if len(rows) < 2:
+        raise CommandLineError(f"{path}: expected a header row and at least one data row")
     columns, body = rows[0], rows[1:]
     values = np.empty((len(body), len(columns)))
     for i, row in enumerate(body, start=2):
@@ -109,9 +113,9 @@ def run_demo(out=sys.stdout):
     X = X / 16.0  # pixel intensities 0..16 -> [0, 1]
     deep = dict(pretrain_epochs=100, max_epochs=50, update_interval=20)
     contenders = {
-        "KMeans (n_init=20)": KMeans(10, n_init=20, random_state=0),
-        "DEC": DEC(10, random_state=0, **deep),
-        "IDEC": DEC(10, reconstruction_weight=10.0, random_state=0, **deep),
+        "KMeans (n_init=20)": make_estimator("kmeans", 10, random_state=0),
+        "DEC": make_estimator("dec", 10, random_state=0, **deep),
+        "IDEC": make_estimator("idec", 10, random_state=0, **deep),
     }
     print(
         f"Clustering {X.shape[0]} digits ({X.shape[1]} pixels, 10 classes)\n", file=out, flush=True
@@ -160,10 +164,10 @@ def _fit_command(args):
         writer = csv.writer(handle)
         writer.writerow(["label"])
         writer.writerows([label] for label in labels)
-    counts = np.bincount(labels)
+    clusters, sizes = np.unique(labels, return_counts=True)
     print(
-        f"wrote {len(labels)} labels in {len(counts)} clusters to {args.output} "
-        f"(sizes {counts.tolist()})"
+        f"wrote {len(labels)} labels in {len(clusters)} clusters to {args.output} "
+        f"(sizes {sizes.tolist()})"
     )
 
 

@@ -86,8 +86,9 @@ def _copy_and_probe(module, name, param, n_inputs, device):
             out = copied(torch.zeros(2, n_inputs, device=device))
     except Exception as exc:  # noqa: BLE001 - re-raised with advice
         raise ValueError(
-            f"The {name} passed as `{param}` failed on input of shape (batch, "
-            f"{n_inputs}): {exc}. Its first layer must accept {n_inputs} inputs."
+            f"The {name} passed as `{param}` failed on a float32 batch of shape "
+            f"(batch, {n_inputs}): {exc}. It must accept float32 input with "
+            f"{n_inputs} inputs per row."
         ) from exc
     copied.train(was_training)
     if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != 2:

@@ -110,3 +110,11 @@ def test_demo_prints_a_table_of_real_scores(capsys):
     for row in rows:
         accuracy = float(row.split("|")[2])
         assert 0.6 < accuracy <= 1.0
+
+
+def test_blank_lines_in_the_csv_are_ignored(tmp_path):
+    path = tmp_path / "blank.csv"
+    path.write_text("a,b\n0,0\n0,1\n\n10,10\n10,11\n\n")
+    out = tmp_path / "o.csv"
+    assert main(["fit", "--method", "kmeans", "--n-clusters", "2", str(path), "-o", str(out)]) == 0
+    assert len(read_labels(out)) == 4

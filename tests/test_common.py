@@ -1,6 +1,7 @@
 """scikit-learn's estimator checks over every public estimator."""
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
+from torch import nn
 
 from sklearn_deepclust import DEC
 
@@ -20,6 +21,9 @@ def _small(estimator):
 ESTIMATORS = [
     _small(DEC(n_clusters=3)),
     _small(DEC(n_clusters=3, reconstruction_weight=10.0)),  # IDEC
+    # A user encoder: the checks that parameters are left unchanged then also
+    # cover the module (LazyLinear adapts to each check's number of features).
+    _small(DEC(n_clusters=3, module=nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 3)))),
 ]
 
 EXPECTED_FAILED_CHECKS = {}

@@ -84,14 +84,32 @@ def test_fit_leaves_the_global_torch_rng_alone(blobs):
     np.testing.assert_array_equal(torch.rand(3), expected)
 
 
-def test_tol_stops_the_clustering_phase_early(blobs):
+@pytest.mark.parametrize(
+    ("update_interval", "tol"), [(7, 1.0), (3, 1.0), (7, 0.5)], ids=["boundary", "mid", "half"]
+)
+def test_tol_stops_the_clustering_phase_early(blobs, update_interval, tol):
     X, _ = blobs
-    # tol=1 stops at the first target refresh, after update_interval batches.
+    # 400 samples in batches of 64: 7 batches per epoch. The first comparison of
+    # labels happens update_interval batches in; on these blobs fewer than half
+    # of the labels change, so every tol here stops the phase right there.
     dec = DEC(
-        n_clusters=4, pretrain_epochs=5, max_epochs=50, update_interval=7, tol=1.0, **FAST
+        n_clusters=4,
+        pretrain_epochs=5,
+        max_epochs=50,
+        update_interval=update_interval,
+        tol=tol,
+        **FAST,
     ).fit(X)
-    assert dec.n_iter_ == 2  # 7 batches per epoch: the refresh opens epoch 2
-    assert dec.history_["cluster"][-1, "label_change"] <= 1.0
+    history = dec.history_["cluster"]
+    assert dec.n_iter_ == len(history) == 1  # epoch 1 (whole or partial) only
+    assert history[-1, "label_change"] < tol
+    assert np.isfinite(history[-1, "train_loss"]) and history[-1, "dur"] > 0
+
+
+def test_phase_runs_to_max_epochs_when_labels_keep_changing(blobs):
+    X, _ = blobs
+    dec = DEC(n_clusters=4, pretrain_epochs=2, max_epochs=3, tol=0.0, **FAST).fit(X)
+    assert dec.n_iter_ == 3
 
 
 def test_history_has_one_row_per_epoch_for_each_phase(blobs):
@@ -128,6 +146,7 @@ def test_custom_module_is_used_and_not_modified(blobs):
     assert dec.transform(X).shape == (400, 3)
     assert dec.get_feature_names_out().tolist() == ["dec0", "dec1", "dec2"]
     assert all(torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
+    assert encoder.training  # not even switched to eval mode
     assert cluster_accuracy(y, dec.labels_) > 0.9
 
 

@@ -83,7 +83,7 @@ def test_convergence_reached_ends_the_phase_cleanly():
         max_epochs=50,
         callbacks=[RefreshEveryNBatches(stop_on_second_call, n_batches=5)],
     )
-    assert len(history) == 2  # stopped as epoch 2 began
+    assert len(history) == 1  # stopped as epoch 2 began: its empty row is dropped
 
 
 def test_training_loop_synchronises_once_per_epoch_not_per_batch(monkeypatch):
@@ -134,3 +134,41 @@ def test_non_finite_loss_raises_with_advice():
             seed=0,
             phase="pretrain",
         )
+
+
+def test_host_reads_do_not_grow_with_the_number_of_batches(blobs, monkeypatch):
+    """A whole DEC fit reads from the device per epoch and per refresh, never per batch."""
+    from sklearn_deepclust import DEC
+
+    X, _ = blobs
+    reads = {"item": 0, "cpu": 0, "tolist": 0, "numpy": 0, "__float__": 0}
+    for name in reads:
+        original = getattr(torch.Tensor, name)
+
+        def counting(self, *args, _original=original, _name=name, **kwargs):
+            reads[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counting)
+
+    def count_reads(batch_size):
+        for name in reads:
+            reads[name] = 0
+        n_batches = -(-len(X) // batch_size)
+        DEC(
+            n_clusters=4,
+            hidden_dims=(16,),
+            embedding_dim=3,
+            pretrain_epochs=2,
+            max_epochs=3,
+            tol=0.0,
+            update_interval=n_batches,  # one refresh per epoch in both runs
+            batch_size=batch_size,
+            optimizer=torch.optim.SGD,  # Adam reads its CPU step counter
+            random_state=0,
+        ).fit(X)
+        return dict(reads)
+
+    few, many = count_reads(200), count_reads(8)  # 2 vs 50 batches per epoch
+    assert few == many
+    assert sum(many.values()) < 20

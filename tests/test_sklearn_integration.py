@@ -118,8 +118,8 @@ def test_custom_module_with_wrong_input_width_is_rejected(blobs):
     wrong = torch.nn.Linear(7, 2)
     with pytest.raises(
         ValueError,
-        match=r"encoder passed as `module` failed on input of "
-        r"shape \(batch, 5\).*must accept 5 inputs",
+        match=r"encoder passed as `module` failed on a float32 batch of "
+        r"shape \(batch, 5\).*with 5 inputs per row",
     ):
         small_dec(module=wrong).fit(X)
 
@@ -146,6 +146,7 @@ def test_predict_with_wrong_number_of_features_is_rejected(blobs):
         ({"hidden_dims": (32, -1)}, "hidden_dims must be a sequence of positive integers"),
         ({"device": "nonsense"}, "device='nonsense' is not a torch device"),
         ({"lr": -1.0}, "'lr' parameter of DEC must be a float in the range"),
+        ({"optimizer": int}, "optimizer must be a torch.optim.Optimizer subclass"),
     ],
 )
 def test_bad_parameters_are_rejected_at_fit(blobs, params, message):
@@ -154,8 +155,8 @@ def test_bad_parameters_are_rejected_at_fit(blobs, params, message):
         small_dec(**params).fit(X)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present")
 def test_unavailable_gpu_is_rejected(blobs):
     X, _ = blobs
-    with pytest.raises(ValueError, match="torch.cuda.is_available\\(\\) is False"):
-        small_dec(device="cuda").fit(X)
+    missing = f"cuda:{torch.cuda.device_count()}"  # one past the last device
+    with pytest.raises(ValueError, match=f"device='{missing}' was requested but this machine"):
+        small_dec(device=missing).fit(X)

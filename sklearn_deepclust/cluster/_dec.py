@@ -33,7 +33,9 @@ def soft_assignment(embedding, centroids, alpha=1.0):
     -------
     log_q : torch.Tensor of shape (n_samples, n_clusters)
     """
-    squared_distance = torch.cdist(embedding, centroids).square()
+    # Explicit differences: cdist's matrix-product shortcut loses precision
+    # when embeddings are far from the origin but close to a centroid.
+    squared_distance = (embedding[:, None, :] - centroids[None, :, :]).square().sum(-1)
     log_kernel = -(alpha + 1.0) / 2.0 * torch.log1p(squared_distance / alpha)
     return torch.log_softmax(log_kernel, dim=1)
 
@@ -74,6 +76,10 @@ class _DECNetwork(nn.Module):
         reconstruction = None if self.decoder is None else self.decoder(embedding)
         return log_q, reconstruction
 
+    def log_q(self, x):
+        """Log soft assignment only: inference skips the decoder."""
+        return soft_assignment(self.encoder(x), self.centroids, self.alpha)
+
 
 class _DECLoss(nn.Module):
     """KL(P || Q) on the batch, plus the weighted reconstruction error (IDEC).
@@ -108,7 +114,7 @@ class _TargetRefresh:
     def __call__(self, net):
         network = net.module_
         network.eval()
-        log_q = batched_forward(network, self.X, self.batch_size)
+        log_q = batched_forward(network.log_q, self.X, self.batch_size)
         network.train()
         q = log_q.exp()
         self.loss.target = target_distribution(q)
@@ -344,16 +350,19 @@ class DEC(DeepClusterer):
         return self.module_.encoder(X)
 
     def _cluster_log_proba(self, X):
-        return self.module_(X)[0]
+        return self.module_.log_q(X)
 
     def _objective(self, X):
-        log_q = batched_forward(self._cluster_log_proba, X, self.batch_size)
-        loss = _DECLoss(self.reconstruction_weight)
-        loss.target = target_distribution(log_q.exp())
-        n_samples = X.shape[0]
-        total = 0.0
-        for start in range(0, n_samples, self.batch_size):
-            index = torch.arange(start, min(start + self.batch_size, n_samples), device=X.device)
-            batch_loss = loss(self.module_(X[index]), index, X[index])
-            total = total + batch_loss * len(index)
-        return total / n_samples
+        # KL(P || Q) with P computed from X itself, plus the weighted mean
+        # squared reconstruction error when the decoder is kept (IDEC).
+        log_q = batched_forward(self.module_.log_q, X, self.batch_size)
+        objective = F.kl_div(log_q, target_distribution(log_q.exp()), reduction="batchmean")
+        if self.module_.decoder is not None:
+            network = self.module_
+            squared_error = batched_forward(
+                lambda x: (network.decoder(network.encoder(x)) - x).square().mean(1),
+                X,
+                self.batch_size,
+            )
+            objective = objective + self.reconstruction_weight * squared_error.mean()
+        return objective

@@ -1,0 +1,97 @@
+"""CUDA-only checks; skipped where no GPU is present (run them on a lent device).
+
+They cover what the CPU suite cannot: the on-device shuffling generator, the
+seeded fork of the CUDA RNG, no host synchronisation during training (torch's
+sync debug mode turns any into an error), and a model pickled on the GPU that
+loads on a machine without one.
+"""
+
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from sklearn_deepclust import DEC
+from sklearn_deepclust.metrics import cluster_accuracy
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def small_dec(**params):
+    defaults = dict(
+        n_clusters=4,
+        hidden_dims=(32,),
+        embedding_dim=4,
+        batch_size=64,
+        pretrain_epochs=60,
+        max_epochs=30,
+        update_interval=20,
+        random_state=0,
+        device="cuda",
+    )
+    return DEC(**{**defaults, **params})
+
+
+def test_dec_on_gpu_recovers_blobs_and_keeps_the_model_there(blobs):
+    X, y = blobs
+    dec = small_dec(reconstruction_weight=10.0).fit(X)
+    assert cluster_accuracy(y, dec.labels_) >= 0.99
+    assert next(dec.module_.parameters()).is_cuda
+    assert dec.device_.type == "cuda"
+
+
+def test_host_synchronisations_do_not_grow_with_the_number_of_batches(blobs):
+    import warnings
+
+    from sklearn_deepclust._engine import train_phase
+    from sklearn_deepclust.nn import Autoencoder, ReconstructionLoss, mlp
+
+    X = torch.from_numpy(blobs[0]).cuda()
+
+    def synchronisations(batch_size):
+        autoencoder = Autoencoder(mlp((5, 16, 2)), mlp((2, 16, 5))).cuda()
+        torch.cuda.synchronize()
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                train_phase(
+                    autoencoder,
+                    ReconstructionLoss(),
+                    X,
+                    max_epochs=2,
+                    batch_size=batch_size,
+                    optimizer=torch.optim.SGD,
+                    lr=0.01,
+                    device=X.device,
+                    seed=0,
+                )
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        return sum("synchroniz" in str(w.message) for w in caught)
+
+    assert synchronisations(200) == synchronisations(8)  # 2 vs 50 batches per epoch
+
+
+def test_gpu_model_unpickles_on_a_machine_without_gpu(blobs, tmp_path):
+    X, _ = blobs
+    dec = small_dec(pretrain_epochs=5, max_epochs=2).fit(X)
+    path = tmp_path / "dec.pkl"
+    path.write_bytes(pickle.dumps(dec))
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "labels.npy", dec.predict(X))
+    script = (
+        "import pickle, warnings, numpy as np, torch; assert not torch.cuda.is_available();"
+        f"dec = pickle.loads(open({str(path)!r}, 'rb').read());"
+        f"X = np.load({str(tmp_path / 'X.npy')!r});"
+        f"expected = np.load({str(tmp_path / 'labels.npy')!r});"
+        "assert dec.device_.type == 'cpu';"
+        "assert (dec.predict(X) == expected).mean() > 0.99"
+    )
+    env = {"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "loaded on the CPU" in result.stderr
