@@ -107,8 +107,9 @@ def read_numeric_csv(path):
     return values, columns
 
 
-def run_demo(out=sys.stdout):
+def run_demo(out=None):
     """Fit k-means, DEC and IDEC on the digits table and print their scores."""
+    out = sys.stdout if out is None else out
     X, y = load_digits(return_X_y=True)
     X = X / 16.0  # pixel intensities 0..16 -> [0, 1]
     deep = dict(pretrain_epochs=100, max_epochs=50, update_interval=20)
