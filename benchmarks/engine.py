@@ -13,11 +13,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from sklearn_deepclust import DEC
-from sklearn_deepclust._engine import batched_forward
+from sklearn_deepclust._engine import RefreshEveryNBatches, batched_forward, train_phase
 from sklearn_deepclust._report import markdown_table
 from sklearn_deepclust.cluster import target_distribution
-from sklearn_deepclust.nn import Autoencoder, make_decoder
+from sklearn_deepclust.cluster._dec import _DECLoss, _DECNetwork, _TargetRefresh
+from sklearn_deepclust.nn import Autoencoder, ReconstructionLoss, make_decoder, make_encoder
 
 from ._data import load_table
 
@@ -53,7 +53,7 @@ def bare_cluster_epochs(network, X, epochs, batch_size, lr, update_interval, see
         for i in range(0, len(X), batch_size):
             if step % update_interval == 0:
                 network.eval()
-                q = batched_forward(network, X, batch_size).exp()
+                q = batched_forward(network.log_q, X, batch_size).exp()
                 network.train()
                 target = target_distribution(q)
                 q.argmax(1).float().mean().item()  # the label-change check syncs too
@@ -71,39 +71,73 @@ def bare_cluster_epochs(network, X, epochs, batch_size, lr, update_interval, see
 
 
 def run(table="penbased", epochs=6, repeats=3, device="cpu"):
+    """Time both DEC phases, engine vs bare loop, from identical starting weights.
+
+    The order alternates between repeats (package first, then bare first) so
+    that drift in machine speed does not favour one side.
+    """
     X_np, y = load_table(table)
     n_clusters = len(np.unique(y))
     X = torch.from_numpy(X_np).to(device)
     batch_size, lr, update_interval = 256, 1e-3, 140
-    results = {"pretrain": {"package": [], "bare": []}, "cluster": {"package": [], "bare": []}}
-    for repeat in range(repeats):
-        dec = DEC(
-            n_clusters,
-            pretrain_epochs=epochs,
+    torch.manual_seed(0)
+    encoder = make_encoder(X.shape[1], (500, 500, 2000), 10).to(device)
+    decoder = make_decoder(X.shape[1], (500, 500, 2000), 10).to(device)
+    with torch.no_grad():
+        centroids = encoder(X[torch.randperm(len(X), device=device)[:n_clusters]])
+
+    def package_pretrain(seed):
+        autoencoder = Autoencoder(copy.deepcopy(encoder), copy.deepcopy(decoder))
+        history = train_phase(
+            autoencoder,
+            ReconstructionLoss(),
+            X,
             max_epochs=epochs,
-            tol=0.0,
-            update_interval=update_interval,
             batch_size=batch_size,
+            optimizer=torch.optim.Adam,
             lr=lr,
-            n_init=1,
-            random_state=repeat,
-            device=device,
-        ).fit(X_np)
-        # Epoch 1 includes allocator warm-up in both loops; drop it.
-        results["pretrain"]["package"] += list(dec.history_["pretrain"][1:, "dur"])
-        results["cluster"]["package"] += list(dec.history_["cluster"][1:, "dur"])
-        # The bare loops start from copies of the fitted networks: same shapes,
-        # same kind of values, the work per epoch is identical.
-        network = copy.deepcopy(dec.module_).train()
-        autoencoder = Autoencoder(
-            copy.deepcopy(dec.module_.encoder), make_decoder(X.shape[1], dec.hidden_dims, 10)
-        ).to(device)
-        results["pretrain"]["bare"] += bare_pretrain_epochs(
-            autoencoder, X, epochs, batch_size, lr, repeat
-        )[1:]
-        results["cluster"]["bare"] += bare_cluster_epochs(
-            network, X, epochs, batch_size, lr, update_interval, repeat
-        )[1:]
+            device=X.device,
+            seed=seed,
+        )
+        return list(history[:, "dur"])
+
+    def bare_pretrain(seed):
+        autoencoder = Autoencoder(copy.deepcopy(encoder), copy.deepcopy(decoder))
+        return bare_pretrain_epochs(autoencoder, X, epochs, batch_size, lr, seed)
+
+    def package_cluster(seed):
+        network = _DECNetwork(copy.deepcopy(encoder), centroids.clone(), 1.0)
+        loss = _DECLoss(0.0)
+        refresh = _TargetRefresh(X, loss, tol=0.0, batch_size=batch_size)
+        history = train_phase(
+            network,
+            loss,
+            X,
+            max_epochs=epochs,
+            batch_size=batch_size,
+            optimizer=torch.optim.Adam,
+            lr=lr,
+            device=X.device,
+            seed=seed,
+            callbacks=[RefreshEveryNBatches(refresh, update_interval)],
+        )
+        return list(history[:, "dur"])
+
+    def bare_cluster(seed):
+        network = _DECNetwork(copy.deepcopy(encoder), centroids.clone(), 1.0)
+        return bare_cluster_epochs(network, X, epochs, batch_size, lr, update_interval, seed)
+
+    loops = {
+        "pretrain": {"package": package_pretrain, "bare": bare_pretrain},
+        "cluster": {"package": package_cluster, "bare": bare_cluster},
+    }
+    results = {phase: {"package": [], "bare": []} for phase in loops}
+    for repeat in range(repeats):
+        for phase, sides in loops.items():
+            order = ("package", "bare") if repeat % 2 == 0 else ("bare", "package")
+            for side in order:
+                # Epoch 1 includes allocator warm-up in both loops; drop it.
+                results[phase][side] += sides[side](repeat)[1:]
     rows, ratios = [], {}
     for phase, times in results.items():
         package, bare = np.median(times["package"]), np.median(times["bare"])
@@ -117,8 +151,9 @@ def run(table="penbased", epochs=6, repeats=3, device="cpu"):
     ]
     note = (
         f"table {table} ({len(X_np)} x {X_np.shape[1]}), DEC network "
-        f"d-500-500-2000-10, batch {batch_size}, Adam lr {lr}, update_interval "
-        f"{update_interval}, {repeats} x {epochs - 1} timed epochs per loop, "
-        f"device {device}, torch threads {torch.get_num_threads()}"
+        f"d-500-500-2000-10 from identical starting weights, batch {batch_size}, "
+        f"Adam lr {lr}, target refresh every {update_interval} batches, {repeats} x "
+        f"{epochs - 1} timed epochs per loop (order alternating), device {device}, "
+        f"torch threads {torch.get_num_threads()}"
     )
     return markdown_table(header, rows) + "\n\n" + note, ratios
