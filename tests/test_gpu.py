@@ -10,29 +10,20 @@ import pickle
 import subprocess
 import sys
 
+import _helpers
 import numpy as np
 import pytest
 import torch
 
-from sklearn_deepclust import DEC
 from sklearn_deepclust.metrics import cluster_accuracy
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 def small_dec(**params):
-    defaults = dict(
-        n_clusters=4,
-        hidden_dims=(32,),
-        embedding_dim=4,
-        batch_size=64,
-        pretrain_epochs=60,
-        max_epochs=30,
-        update_interval=20,
-        random_state=0,
-        device="cuda",
+    return _helpers.small_dec(
+        **{"pretrain_epochs": 60, "max_epochs": 30, "device": "cuda", **params}
     )
-    return DEC(**{**defaults, **params})
 
 
 def test_dec_on_gpu_recovers_blobs_and_keeps_the_model_there(blobs):

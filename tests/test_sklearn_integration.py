@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from _helpers import small_dec
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -13,20 +14,6 @@ from sklearn.preprocessing import StandardScaler
 
 from sklearn_deepclust import DEC
 from sklearn_deepclust.metrics import cluster_accuracy, cluster_accuracy_scorer
-
-
-def small_dec(**params):
-    defaults = dict(
-        n_clusters=4,
-        hidden_dims=(32,),
-        embedding_dim=4,
-        batch_size=64,
-        pretrain_epochs=40,
-        max_epochs=10,
-        update_interval=20,
-        random_state=0,
-    )
-    return DEC(**{**defaults, **params})
 
 
 def test_clone_keeps_parameters_and_drops_fitted_state(blobs):
