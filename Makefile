@@ -8,7 +8,7 @@ PIP    := $(PY) -m pip
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?= -m "not slow" -n 2
 
-.PHONY: demo test test-all bench lint doc clean
+.PHONY: demo test test-slow test-all bench lint doc clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-slow: $(VENV)/.installed
+	$(PY) -m pytest -m slow
 
 test-all: $(VENV)/.installed
 	$(PY) -m pytest -n 2
