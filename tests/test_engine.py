@@ -86,16 +86,22 @@ def test_convergence_reached_ends_the_phase_cleanly():
     assert len(history) == 1  # stopped as epoch 2 began: its empty row is dropped
 
 
-def test_training_loop_synchronises_once_per_epoch_not_per_batch(monkeypatch):
-    calls = {"item": 0, "cpu": 0}
-    for name in calls:
+@pytest.fixture
+def host_reads(monkeypatch):
+    """Counts of the tensor methods that copy device data to the host."""
+    reads = {"item": 0, "cpu": 0, "tolist": 0, "numpy": 0, "__float__": 0}
+    for name in reads:
         original = getattr(torch.Tensor, name)
 
         def counting(self, *args, _original=original, _name=name, **kwargs):
-            calls[_name] += 1
+            reads[_name] += 1
             return _original(self, *args, **kwargs)
 
         monkeypatch.setattr(torch.Tensor, name, counting)
+    return reads
+
+
+def test_training_loop_synchronises_once_per_epoch_not_per_batch(host_reads):
     # SGD: Adam reads its step counter with .item(), a CPU scalar that never
     # waits for an accelerator; the engine itself must not read anything.
     _autoencoder_phase(
@@ -104,7 +110,7 @@ def test_training_loop_synchronises_once_per_epoch_not_per_batch(monkeypatch):
         batch_size=4,  # 48 batches
         optimizer=torch.optim.SGD,
     )
-    assert calls == {"item": 3, "cpu": 0}
+    assert host_reads == {"item": 3, "cpu": 0, "tolist": 0, "numpy": 0, "__float__": 0}
 
 
 class _Exploding(nn.Module):
@@ -136,20 +142,12 @@ def test_non_finite_loss_raises_with_advice():
         )
 
 
-def test_host_reads_do_not_grow_with_the_number_of_batches(blobs, monkeypatch):
+def test_host_reads_do_not_grow_with_the_number_of_batches(blobs, host_reads):
     """A whole DEC fit reads from the device per epoch and per refresh, never per batch."""
     from sklearn_deepclust import DEC
 
     X, _ = blobs
-    reads = {"item": 0, "cpu": 0, "tolist": 0, "numpy": 0, "__float__": 0}
-    for name in reads:
-        original = getattr(torch.Tensor, name)
-
-        def counting(self, *args, _original=original, _name=name, **kwargs):
-            reads[_name] += 1
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, counting)
+    reads = host_reads
 
     def count_reads(batch_size):
         for name in reads:
