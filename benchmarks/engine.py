@@ -86,11 +86,10 @@ def run(table="penbased", epochs=6, repeats=3, device="cpu"):
     with torch.no_grad():
         centroids = encoder(X[torch.randperm(len(X), device=device)[:n_clusters]])
 
-    def package_pretrain(seed):
-        autoencoder = Autoencoder(copy.deepcopy(encoder), copy.deepcopy(decoder))
+    def package_epoch_times(module, loss, seed, callbacks=()):
         history = train_phase(
-            autoencoder,
-            ReconstructionLoss(),
+            module,
+            loss,
             X,
             max_epochs=epochs,
             batch_size=batch_size,
@@ -98,8 +97,13 @@ def run(table="penbased", epochs=6, repeats=3, device="cpu"):
             lr=lr,
             device=X.device,
             seed=seed,
+            callbacks=callbacks,
         )
         return list(history[:, "dur"])
+
+    def package_pretrain(seed):
+        autoencoder = Autoencoder(copy.deepcopy(encoder), copy.deepcopy(decoder))
+        return package_epoch_times(autoencoder, ReconstructionLoss(), seed)
 
     def bare_pretrain(seed):
         autoencoder = Autoencoder(copy.deepcopy(encoder), copy.deepcopy(decoder))
@@ -109,19 +113,9 @@ def run(table="penbased", epochs=6, repeats=3, device="cpu"):
         network = _DECNetwork(copy.deepcopy(encoder), centroids.clone(), 1.0)
         loss = _DECLoss(0.0)
         refresh = _TargetRefresh(X, loss, tol=0.0, batch_size=batch_size)
-        history = train_phase(
-            network,
-            loss,
-            X,
-            max_epochs=epochs,
-            batch_size=batch_size,
-            optimizer=torch.optim.Adam,
-            lr=lr,
-            device=X.device,
-            seed=seed,
-            callbacks=[RefreshEveryNBatches(refresh, update_interval)],
+        return package_epoch_times(
+            network, loss, seed, [RefreshEveryNBatches(refresh, update_interval)]
         )
-        return list(history[:, "dur"])
 
     def bare_cluster(seed):
         network = _DECNetwork(copy.deepcopy(encoder), centroids.clone(), 1.0)
