@@ -174,8 +174,8 @@ class PhaseNet(NeuralNet):
             return
         extra = {k: v for k, v in row.items() if k not in ("epoch", "batches")}
         del self.history[-1]
-        for key, value in extra.items():
-            if len(self.history):
+        if len(self.history):
+            for key, value in extra.items():
                 self.history.record(key, value)
 
     def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):

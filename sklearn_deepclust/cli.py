@@ -83,10 +83,7 @@ def read_numeric_csv(path):
     if not path.is_file():
         raise CommandLineError(f"{path}: no such file")
     with path.open(newline="") as handle:
-        rows = list(csv.reader(handle))
-    if len(rows) < 2:
-        raise CommandLineError(f"{path}: expected a header row and at least one data row")
-    rows = [row for row in rows if any(cell.strip() for cell in row)]  # blank lines
+        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
     if len(rows) < 2:
         raise CommandLineError(f"{path}: expected a header row and at least one data row")
     columns, body = rows[0], rows[1:]
