@@ -18,6 +18,12 @@ def main(argv=None):
     parser.add_argument("--tables", nargs="+", default=None)
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
+        "--families",
+        nargs="+",
+        default=None,
+        help="quality: method families to run (baselines, dec, scan); default all",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
         help="quality: rebuild the table from the saved raw results",
@@ -32,7 +38,7 @@ def main(argv=None):
             if not args.report_only:
                 for table in args.tables or quality.TABLES:
                     for seed in args.seeds:
-                        quality.run_job(table, seed, raw)
+                        quality.run_job(table, seed, raw, args.families or quality.FAMILIES)
             records = [json.loads(line) for line in raw.read_text().splitlines()]
             text = (
                 quality.report(records)

@@ -198,7 +198,9 @@ class DeepClusterer(
         self._n_features_out = embedding_dim
         return encoder
 
-    def _train_phase(self, phase, module, loss, X, *, max_epochs, seed, callbacks=()):
+    def _train_phase(
+        self, phase, module, loss, X, *, max_epochs, seed, callbacks=(), batch_inputs=None
+    ):
         """Run one training phase with this estimator's optimiser settings."""
         return train_phase(
             module,
@@ -213,6 +215,7 @@ class DeepClusterer(
             verbose=self.verbose,
             callbacks=callbacks,
             phase=phase,
+            batch_inputs=batch_inputs,
         )
 
     # ------------------------------------------------------------ inference

@@ -2,8 +2,10 @@
 
 A *phase* is a torch module, a loss module called as ``loss(output, index, x)``
 and optional callbacks. The dataset yields ``(x, index)`` so that a loss can
-look up per-sample state (DEC's target distribution, neighbour indices,
-pseudo-labels) by index; callbacks refresh that state between batches.
+look up per-sample state (DEC's target distribution, pseudo-labels) by index;
+callbacks refresh that state between batches. A phase may also build the
+module's input from the batch and its indices (``batch_inputs``): two random
+views of each row, or each row followed by one of its mined neighbours.
 
 Everything stays on the training device: batches are sliced from one tensor
 built once, the shuffling permutation is drawn on the device, and the epoch
@@ -132,11 +134,14 @@ class PhaseNet(NeuralNet):
     - the loss is summed on the device during an epoch and recorded once per
       epoch as ``train_loss`` (no per-batch host synchronisation); a loss that
       is not finite stops training with a ``ValueError`` that says what to try;
-    - a callback raising :class:`ConvergenceReached` ends the phase cleanly.
+    - a callback raising :class:`ConvergenceReached` ends the phase cleanly;
+    - ``batch_inputs(x, index)``, when given, makes the module's training
+      input from the batch (random views, neighbours looked up by index).
     """
 
-    def __init__(self, module, criterion, *args, phase="training", **kwargs):
+    def __init__(self, module, criterion, *args, phase="training", batch_inputs=None, **kwargs):
         self.phase = phase
+        self.batch_inputs = batch_inputs
         kwargs.setdefault("train_split", None)
         kwargs.setdefault("iterator_train", DeviceBatchIterator)
         kwargs.setdefault("iterator_valid", DeviceBatchIterator)
@@ -152,6 +157,15 @@ class PhaseNet(NeuralNet):
     def get_loss(self, y_pred, y_true, X=None, training=False):
         # ``y_true`` is the batch's sample indices (see IndexedTensorDataset).
         return self.criterion_(y_pred, y_true, X)
+
+    def train_step_single(self, batch, **fit_params):
+        self._set_training(True)
+        x, index = batch
+        inputs = x if self.batch_inputs is None else self.batch_inputs(x, index)
+        y_pred = self.infer(inputs, **fit_params)
+        loss = self.get_loss(y_pred, index, X=x, training=True)
+        loss.backward()
+        return {"loss": loss, "y_pred": y_pred}
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
         try:
@@ -221,6 +235,7 @@ def train_phase(
     verbose=0,
     callbacks=(),
     phase="training",
+    batch_inputs=None,
 ):
     """Train ``module`` on ``X`` with ``loss`` for at most ``max_epochs``.
 
@@ -250,6 +265,10 @@ def train_phase(
         Extra callbacks, e.g. :class:`RefreshEveryNBatches`.
     phase : str, default="training"
         Name of the phase, shown in progress output and error messages.
+    batch_inputs : callable or None, default=None
+        Called as ``batch_inputs(x, index)`` on each training batch; its result
+        is what ``module`` receives (``x`` itself when None). The loss still
+        gets the plain batch ``x`` and its indices.
 
     Returns
     -------
@@ -271,6 +290,7 @@ def train_phase(
         callbacks=list(callbacks),
         verbose=verbose,
         phase=phase,
+        batch_inputs=batch_inputs,
     )
     if verbose:
         print(f"[{phase}]")

@@ -3,18 +3,21 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
-from sklearn_deepclust import DEC
+from sklearn_deepclust import DEC, SCAN
 
 
 def _small(estimator):
     """A fast configuration: the checks test the API, not the clustering power."""
+    if isinstance(estimator, DEC):
+        epochs = {"pretrain_epochs": 10, "max_epochs": 10}
+    else:
+        epochs = {"pretext_epochs": 5, "max_epochs": 100}
     return estimator.set_params(
         hidden_dims=(16,),
         embedding_dim=3,
-        pretrain_epochs=10,
-        max_epochs=10,
         batch_size=32,
         random_state=0,
+        **epochs,
     )
 
 
@@ -24,6 +27,11 @@ ESTIMATORS = [
     # A user encoder: the checks that parameters are left unchanged then also
     # cover the module (LazyLinear adapts to each check's number of features).
     _small(DEC(n_clusters=3, module=nn.Sequential(nn.LazyLinear(8), nn.ReLU(), nn.Linear(8, 3)))),
+    # SCAN: few neighbours, as some checks fit on a handful of rows; 100
+    # epochs (200 steps on check_clustering's 50 rows) for its heads to spread
+    # over three clusters; a low threshold so that self-labelling runs.
+    _small(SCAN(n_clusters=3, n_neighbors=2, self_label_threshold=0.5, self_label_epochs=3)),
+    _small(SCAN(n_clusters=3, n_neighbors=2, pretext="autoencoder", self_label=False)),
 ]
 
 CUSTOM_MODULE_XFAILS = {

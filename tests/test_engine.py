@@ -170,3 +170,42 @@ def test_host_reads_do_not_grow_with_the_number_of_batches(blobs, host_reads):
     few, many = count_reads(200), count_reads(8)  # 2 vs 50 batches per epoch
     assert few == many
     assert sum(many.values()) < 20
+
+
+def test_batch_inputs_build_the_module_input_from_batch_and_indices():
+    X = torch.arange(12.0).reshape(12, 1)
+    seen = []
+
+    class Recorder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(1))
+
+        def forward(self, inputs):
+            seen.append(inputs.detach().clone())
+            return inputs * self.weight
+
+    class Loss(nn.Module):
+        def forward(self, output, index, x):
+            assert output.shape[0] == 2 * x.shape[0]
+            return output.square().mean()
+
+    def pair_with_index(x, index):
+        return torch.cat([x, index.float()[:, None] + 100])
+
+    train_phase(
+        Recorder(),
+        Loss(),
+        X,
+        max_epochs=1,
+        batch_size=5,
+        optimizer=torch.optim.SGD,
+        lr=0.0,
+        device=torch.device("cpu"),
+        seed=0,
+        batch_inputs=pair_with_index,
+    )
+    assert len(seen) == 3
+    for inputs in seen:
+        half = inputs.shape[0] // 2
+        torch.testing.assert_close(inputs[half:], inputs[:half] + 100)
