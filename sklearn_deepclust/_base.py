@@ -199,9 +199,12 @@ class DeepClusterer(
         return encoder
 
     def _train_phase(
-        self, phase, module, loss, X, *, max_epochs, seed, callbacks=(), batch_inputs=None
+        self, phase, module, loss, X, *, max_epochs, seed, callbacks=(), batch_inputs=None, lr=None
     ):
-        """Run one training phase with this estimator's optimiser settings."""
+        """Run one training phase with this estimator's optimiser settings.
+
+        ``lr`` overrides the estimator's learning rate for this phase.
+        """
         return train_phase(
             module,
             loss,
@@ -209,7 +212,7 @@ class DeepClusterer(
             max_epochs=max_epochs,
             batch_size=self.batch_size,
             optimizer=self.optimizer,
-            lr=self.lr,
+            lr=self.lr if lr is None else lr,
             device=X.device,
             seed=seed,
             verbose=self.verbose,

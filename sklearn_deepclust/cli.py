@@ -1,7 +1,7 @@
 """Command line: ``python -m sklearn_deepclust demo`` and ``... fit``.
 
-``demo`` fits k-means, DEC and IDEC on scikit-learn's bundled digits and prints
-a table. ``fit`` clusters the numeric columns of a CSV file and writes one
+``demo`` fits k-means, DEC, IDEC and SCAN on scikit-learn's bundled digits and
+prints a table. ``fit`` clusters the numeric columns of a CSV file and writes one
 label per row.
 """
 
@@ -18,12 +18,12 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ._report import markdown_table
-from .cluster import DEC
+from .cluster import DEC, SCAN
 from .metrics import clustering_scores
 
 __all__ = ["main", "make_estimator", "read_numeric_csv", "run_demo"]
 
-METHODS = ("dec", "idec", "kmeans")
+METHODS = ("dec", "idec", "kmeans", "scan")
 
 
 class CommandLineError(Exception):
@@ -35,15 +35,17 @@ def make_estimator(method, n_clusters, *, random_state=None, device="cpu", verbo
 
     Parameters
     ----------
-    method : {"dec", "idec", "kmeans"}
+    method : {"dec", "idec", "kmeans", "scan"}
         ``"idec"`` is :class:`~sklearn_deepclust.DEC` with
-        ``reconstruction_weight=10``.
+        ``reconstruction_weight=10``; ``"scan"`` is
+        :class:`~sklearn_deepclust.SCAN` with self-labelling.
     n_clusters : int
     random_state, device, verbose
         Passed on to the estimator (``device`` and ``verbose`` to deep ones).
     **training
         Training overrides for deep estimators (``pretrain_epochs``,
-        ``max_epochs``, ``update_interval``, ...).
+        ``max_epochs``, ``update_interval``, ...); for SCAN,
+        ``pretrain_epochs`` sets its ``pretext_epochs``.
 
     Returns
     -------
@@ -51,15 +53,13 @@ def make_estimator(method, n_clusters, *, random_state=None, device="cpu", verbo
     """
     if method == "kmeans":
         return KMeans(n_clusters, n_init=20, random_state=random_state)
+    common = dict(random_state=random_state, device=device, verbose=verbose)
+    if method == "scan":
+        if "pretrain_epochs" in training:
+            training["pretext_epochs"] = training.pop("pretrain_epochs")
+        return SCAN(n_clusters, **common, **training)
     weight = {"dec": 0.0, "idec": 10.0}[method]
-    return DEC(
-        n_clusters,
-        reconstruction_weight=weight,
-        random_state=random_state,
-        device=device,
-        verbose=verbose,
-        **training,
-    )
+    return DEC(n_clusters, reconstruction_weight=weight, **common, **training)
 
 
 def read_numeric_csv(path):
@@ -105,15 +105,17 @@ def read_numeric_csv(path):
 
 
 def run_demo(out=None):
-    """Fit k-means, DEC and IDEC on the digits table and print their scores."""
+    """Fit k-means, DEC, IDEC and SCAN on the digits table and print their scores."""
     out = sys.stdout if out is None else out
     X, y = load_digits(return_X_y=True)
     X = X / 16.0  # pixel intensities 0..16 -> [0, 1]
     deep = dict(pretrain_epochs=100, max_epochs=50, update_interval=20)
+    scan = dict(pretrain_epochs=100, max_epochs=200, self_label_epochs=50)
     contenders = {
         "KMeans (n_init=20)": make_estimator("kmeans", 10, random_state=0),
         "DEC": make_estimator("dec", 10, random_state=0, **deep),
         "IDEC": make_estimator("idec", 10, random_state=0, **deep),
+        "SCAN + self-labelling": make_estimator("scan", 10, random_state=0, **scan),
     }
     print(
         f"Clustering {X.shape[0]} digits ({X.shape[1]} pixels, 10 classes)\n", file=out, flush=True
@@ -129,7 +131,10 @@ def run_demo(out=None):
     print(
         "\nDEC/IDEC: network 64-500-500-2000-10, "
         f"{deep['pretrain_epochs']} pretraining epochs, at most "
-        f"{deep['max_epochs']} clustering epochs, random_state=0.",
+        f"{deep['max_epochs']} clustering epochs. SCAN: network 64-512-512-128, "
+        f"{scan['pretrain_epochs']} contrastive pretext epochs, "
+        f"{scan['max_epochs']} clustering and {scan['self_label_epochs']} "
+        "self-labelling epochs. random_state=0.",
         file=out,
     )
 
@@ -175,13 +180,15 @@ def build_parser():
         description="Deep clustering with scikit-learn estimators.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="k-means, DEC and IDEC on the digits table")
+    commands.add_parser("demo", help="k-means, DEC, IDEC and SCAN on the digits table")
     fit = commands.add_parser("fit", help="cluster the rows of a numeric CSV file")
     fit.add_argument("data", help="CSV file with a header row and numeric columns")
     fit.add_argument("-o", "--output", required=True, help="CSV file to write labels to")
     fit.add_argument("--method", choices=METHODS, default="dec")
     fit.add_argument("--n-clusters", type=int, required=True)
-    fit.add_argument("--pretrain-epochs", type=int)
+    fit.add_argument(
+        "--pretrain-epochs", type=int, help="autoencoder (DEC, IDEC) or pretext (SCAN) epochs"
+    )
     fit.add_argument("--max-epochs", type=int)
     fit.add_argument(
         "--no-scale", action="store_true", help="do not standardise the columns before clustering"

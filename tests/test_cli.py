@@ -30,11 +30,17 @@ def read_labels(path):
     return np.array([int(r[0]) for r in rows[1:]])
 
 
-@pytest.mark.parametrize("method", ["dec", "idec", "kmeans"])
+@pytest.mark.parametrize("method", ["dec", "idec", "kmeans", "scan"])
 def test_fit_writes_one_label_per_row(blob_csv, tmp_path, method, capsys):
     data, y = blob_csv
     out = tmp_path / "labels.csv"
-    epochs = [] if method == "kmeans" else ["--pretrain-epochs", "150", "--max-epochs", "20"]
+    epochs = {
+        "kmeans": [],
+        "dec": ["--pretrain-epochs", "150", "--max-epochs", "20"],
+        "idec": ["--pretrain-epochs", "150", "--max-epochs", "20"],
+        # One batch per epoch on 120 rows: SCAN's heads need more steps.
+        "scan": ["--pretrain-epochs", "50", "--max-epochs", "200"],
+    }[method]
     status = main(
         [
             "fit",
@@ -106,7 +112,12 @@ def test_demo_prints_a_table_of_real_scores(capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| ")][1:]
-    assert [row.split("|")[1].strip() for row in rows] == ["KMeans (n_init=20)", "DEC", "IDEC"]
+    assert [row.split("|")[1].strip() for row in rows] == [
+        "KMeans (n_init=20)",
+        "DEC",
+        "IDEC",
+        "SCAN + self-labelling",
+    ]
     for row in rows:
         accuracy = float(row.split("|")[2])
         assert 0.6 < accuracy <= 1.0

@@ -253,10 +253,14 @@ class SCAN(DeepClusterer):
         Confidence above which a prediction becomes a pseudo-label.
     self_label_epochs : int, default=50
         Epochs of the self-labelling phase.
+    self_label_lr : float, default=1e-4
+        Learning rate of the self-labelling phase (the paper's). It starts a
+        fresh optimiser on a trained network, whose first steps at ``lr`` can
+        move a cluster's samples into another one for good.
     batch_size : int, default=256
         Mini-batch size of every phase.
     lr : float, default=1e-3
-        Learning rate of every phase.
+        Learning rate of the pretext and clustering phases.
     optimizer : type, default=torch.optim.Adam
         Optimiser class of every phase.
     module : torch.nn.Module or None, default=None
@@ -349,6 +353,7 @@ class SCAN(DeepClusterer):
         "self_label": ["boolean"],
         "self_label_threshold": [Interval(Real, 0, 1, closed="neither")],
         "self_label_epochs": [Interval(Integral, 0, None, closed="left")],
+        "self_label_lr": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(
@@ -368,6 +373,7 @@ class SCAN(DeepClusterer):
         self_label=True,
         self_label_threshold=0.99,
         self_label_epochs=50,
+        self_label_lr=1e-4,
         batch_size=256,
         lr=1e-3,
         optimizer=torch.optim.Adam,
@@ -390,6 +396,7 @@ class SCAN(DeepClusterer):
         self.self_label = self_label
         self.self_label_threshold = self_label_threshold
         self.self_label_epochs = self_label_epochs
+        self.self_label_lr = self_label_lr
         self.batch_size = batch_size
         self.lr = lr
         self.optimizer = optimizer
@@ -469,6 +476,7 @@ class SCAN(DeepClusterer):
             X,
             max_epochs=self.self_label_epochs,
             seed=seed,
+            lr=self.self_label_lr,
             batch_inputs=_CleanAndView(view, seed, X.device),
         )
         self.n_iter_ += len(self.history_["self_label"])
