@@ -33,7 +33,7 @@ test-all: $(VENV)/.installed
 	$(PY) -m pytest -n 2
 
 bench: $(VENV)/.installed-bench
-	$(PY) -m benchmarks quality engine scale
+	$(PY) -m benchmarks quality engine scale neighbors
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sklearn_deepclust tests benchmarks examples

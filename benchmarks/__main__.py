@@ -1,7 +1,8 @@
 """Run benchmarks and print markdown tables: ``python -m benchmarks NAME ...``.
 
-Names: ``quality`` (add ``--seeds 0 1 2 --tables digits ...``), ``engine``,
-``scale``. Results are also written to ``benchmarks/results/NAME.md``.
+Names: ``quality`` (add ``--seeds 0 1 2 --tables digits ...`` and
+``--families baselines dec scan``), ``engine``, ``scale``, ``neighbors``.
+Results are also written to ``benchmarks/results/NAME.md``.
 """
 
 import argparse
@@ -13,7 +14,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("names", nargs="+", choices=["quality", "engine", "scale"])
+    parser.add_argument("names", nargs="+", choices=["quality", "engine", "scale", "neighbors"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tables", nargs="+", default=None)
     parser.add_argument("--device", default="cpu")
@@ -51,6 +52,10 @@ def main(argv=None):
             from . import engine
 
             text, _ = engine.run(device=args.device)
+        elif name == "neighbors":
+            from . import neighbors
+
+            text, _ = neighbors.run(args.tables or neighbors.TABLES)
         else:
             from . import scale
 

@@ -6,13 +6,12 @@ after the fit (``VmHWM``) is the fit's own: the data (50 float32 features = 200
 bytes per row) plus everything the fit allocates.
 """
 
-import json
 import math
-import subprocess
-import sys
 import time
 
 from sklearn_deepclust._report import markdown_table
+
+from ._child import run_in_child
 
 SIZES = (10_000, 100_000, 1_000_000)
 N_FEATURES = 50
@@ -72,19 +71,11 @@ def measure(n_samples, device="cpu"):
 def run(sizes=SIZES, device="cpu"):
     records = []
     for n in sizes:
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-c",
-                f"import json; from benchmarks.scale import measure; "
-                f"print(json.dumps(measure({n}, {device!r})))",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
+        records.append(
+            run_in_child(
+                f"from benchmarks.scale import measure; print(json.dumps(measure({n}, {device!r})))"
+            )
         )
-        records.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        print(json.dumps(records[-1]), flush=True)
     rows, previous = [], None
     for r in records:
         peak = r["peak_bytes_per_row"] * r["n"]

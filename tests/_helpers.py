@@ -1,18 +1,25 @@
 """Shared test helpers (importable because pytest puts tests/ on sys.path)."""
 
-from sklearn_deepclust import DEC
+from sklearn_deepclust import DEC, SCAN
+
+SMALL_NETWORK = dict(n_clusters=4, hidden_dims=(32,), batch_size=64, random_state=0)
 
 
 def small_dec(**params):
     """A DEC small and short enough for tests, overridable parameter by parameter."""
+    defaults = dict(embedding_dim=4, pretrain_epochs=40, max_epochs=10, update_interval=20)
+    return DEC(**{**SMALL_NETWORK, **defaults, **params})
+
+
+def small_scan(**params):
+    """A SCAN small and short enough for tests, overridable parameter by parameter."""
     defaults = dict(
-        n_clusters=4,
-        hidden_dims=(32,),
-        embedding_dim=4,
-        batch_size=64,
-        pretrain_epochs=40,
-        max_epochs=10,
-        update_interval=20,
-        random_state=0,
+        embedding_dim=8,
+        pretext_epochs=30,
+        max_epochs=60,
+        self_label_epochs=10,
+        n_neighbors=10,
+        n_heads=3,
+        self_label_threshold=0.9,  # short training: few rows pass 0.99
     )
-    return DEC(**{**defaults, **params})
+    return SCAN(**{**SMALL_NETWORK, **defaults, **params})

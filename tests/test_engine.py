@@ -43,8 +43,8 @@ def test_batched_forward_equals_one_big_forward():
     torch.testing.assert_close(batched_forward(net, X, batch_size=7), net(X).detach())
 
 
-def _autoencoder_phase(X, **kwargs):
-    autoencoder = Autoencoder(mlp((3, 8, 2)), mlp((2, 8, 3)))
+def _train(module, loss, X, **kwargs):
+    """``train_phase`` with small defaults, overridable one by one."""
     defaults = dict(
         max_epochs=4,
         batch_size=8,
@@ -53,7 +53,12 @@ def _autoencoder_phase(X, **kwargs):
         device=torch.device("cpu"),
         seed=0,
     )
-    return train_phase(autoencoder, ReconstructionLoss(), X, **{**defaults, **kwargs})
+    return train_phase(module, loss, X, **{**defaults, **kwargs})
+
+
+def _autoencoder_phase(X, **kwargs):
+    autoencoder = Autoencoder(mlp((3, 8, 2)), mlp((2, 8, 3)))
+    return _train(autoencoder, ReconstructionLoss(), X, **kwargs)
 
 
 def test_one_loss_per_epoch_and_no_batch_records():
@@ -128,7 +133,7 @@ def test_non_finite_loss_raises_with_advice():
         match=r"loss became (nan|inf) at epoch 1 of the "
         r"'pretrain' phase. Scale the input",
     ):
-        train_phase(
+        _train(
             _Exploding(),
             ReconstructionLoss(),
             torch.randn(10, 3),
@@ -136,8 +141,6 @@ def test_non_finite_loss_raises_with_advice():
             batch_size=4,
             optimizer=torch.optim.SGD,
             lr=0.1,
-            device=torch.device("cpu"),
-            seed=0,
             phase="pretrain",
         )
 
@@ -193,18 +196,7 @@ def test_batch_inputs_build_the_module_input_from_batch_and_indices():
     def pair_with_index(x, index):
         return torch.cat([x, index.float()[:, None] + 100])
 
-    train_phase(
-        Recorder(),
-        Loss(),
-        X,
-        max_epochs=1,
-        batch_size=5,
-        optimizer=torch.optim.SGD,
-        lr=0.0,
-        device=torch.device("cpu"),
-        seed=0,
-        batch_inputs=pair_with_index,
-    )
+    _train(Recorder(), Loss(), X, max_epochs=1, batch_size=5, lr=0.0, batch_inputs=pair_with_index)
     assert len(seen) == 3
     for inputs in seen:
         half = inputs.shape[0] // 2

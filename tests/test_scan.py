@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _helpers import small_scan
 from sklearn.datasets import make_blobs
 from torch import nn
 
@@ -13,23 +14,6 @@ from sklearn_deepclust.cluster import scan_loss, self_label_thresholds
 from sklearn_deepclust.cluster._scan import _dataset_scan_loss, _SelfLabelLoss
 from sklearn_deepclust.metrics import cluster_accuracy
 from sklearn_deepclust.neighbors import neighbor_purity
-
-
-def small_scan(**params):
-    defaults = dict(
-        n_clusters=4,
-        hidden_dims=(32,),
-        embedding_dim=8,
-        pretext_epochs=30,
-        max_epochs=60,
-        self_label_epochs=10,
-        n_neighbors=10,
-        n_heads=3,
-        self_label_threshold=0.9,  # short training: few rows pass 0.99
-        batch_size=64,
-        random_state=0,
-    )
-    return SCAN(**{**defaults, **params})
 
 
 def test_scan_loss_equals_a_hand_computed_value():
