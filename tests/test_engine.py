@@ -91,21 +91,6 @@ def test_convergence_reached_ends_the_phase_cleanly():
     assert len(history) == 1  # stopped as epoch 2 began: its empty row is dropped
 
 
-@pytest.fixture
-def host_reads(monkeypatch):
-    """Counts of the tensor methods that copy device data to the host."""
-    reads = {"item": 0, "cpu": 0, "tolist": 0, "numpy": 0, "__float__": 0}
-    for name in reads:
-        original = getattr(torch.Tensor, name)
-
-        def counting(self, *args, _original=original, _name=name, **kwargs):
-            reads[_name] += 1
-            return _original(self, *args, **kwargs)
-
-        monkeypatch.setattr(torch.Tensor, name, counting)
-    return reads
-
-
 def test_training_loop_synchronises_once_per_epoch_not_per_batch(host_reads):
     # SGD: Adam reads its step counter with .item(), a CPU scalar that never
     # waits for an accelerator; the engine itself must not read anything.

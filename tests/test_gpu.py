@@ -86,3 +86,23 @@ def test_gpu_model_unpickles_on_a_machine_without_gpu(blobs, tmp_path):
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "loaded on the CPU" in result.stderr
+
+
+def test_scan_on_gpu_recovers_blobs_without_per_batch_synchronisation(blobs):
+    import warnings
+
+    X, y = blobs
+    scan = _helpers.small_scan(device="cuda")
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            scan.fit(X)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    synchronisations = [w for w in caught if "synchroniz" in str(w.message)]
+    # Per epoch: one loss read; per fit: mining, head choice, thresholds.
+    n_epochs = sum(len(h) for h in scan.history_.values())
+    assert len(synchronisations) < n_epochs + 40
+    assert cluster_accuracy(y, scan.labels_) >= 0.95
+    assert next(scan.module_.parameters()).is_cuda

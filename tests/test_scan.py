@@ -172,3 +172,23 @@ def test_precomputed_embedding_without_pretext():
     # often swap the informative ones, so a gentler corruption is used.
     scan = small_scan(n_clusters=3, pretext="none", corruption_rate=0.1).fit(X)
     assert cluster_accuracy(y, scan.labels_) >= 0.95
+
+
+def test_training_does_not_read_the_device_once_per_batch(blobs, host_reads):
+    X, _ = blobs
+
+    def count_reads(batch_size):
+        for name in host_reads:
+            host_reads[name] = 0
+        small_scan(
+            pretext_epochs=2,
+            max_epochs=3,
+            self_label_epochs=2,
+            self_label_threshold=0.3,
+            batch_size=batch_size,
+            optimizer=torch.optim.SGD,  # Adam reads its CPU step counter
+        ).fit(X)
+        return dict(host_reads)
+
+    few, many = count_reads(200), count_reads(8)  # 2 vs 50 batches per epoch
+    assert few == many
