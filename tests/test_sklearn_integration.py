@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _helpers import small_dec
+from _helpers import small_dec, small_scan
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -24,12 +24,16 @@ def test_clone_keeps_parameters_and_drops_fitted_state(blobs):
     assert not hasattr(twin, "labels_")
 
 
-def test_pipeline_with_standard_scaler(blobs):
+ESTIMATORS = pytest.mark.parametrize("make", [small_dec, small_scan], ids=["DEC", "SCAN"])
+
+
+@ESTIMATORS
+def test_pipeline_with_standard_scaler(blobs, make):
     X, y = blobs
-    pipe = make_pipeline(StandardScaler(), small_dec())
+    pipe = make_pipeline(StandardScaler(), make())
     labels = pipe.fit_predict(X * 50 + 3)
     assert cluster_accuracy(y, labels) >= 0.99
-    assert pipe.transform(X).shape == (len(X), 4)
+    assert pipe.transform(X).shape == (len(X), pipe[-1].embedding_dim)
 
 
 def test_grid_search_over_two_hyperparameters_in_parallel(blobs):
@@ -46,9 +50,23 @@ def test_grid_search_over_two_hyperparameters_in_parallel(blobs):
     assert cluster_accuracy(y, search.predict(X)) >= 0.95
 
 
-def test_pickle_round_trip_then_predict(blobs):
+def test_grid_search_over_scan_settings(blobs):
+    X, y = blobs
+    search = GridSearchCV(
+        small_scan(),
+        {"n_neighbors": [5, 10], "self_label": [True, False]},
+        scoring=cluster_accuracy_scorer,
+        cv=2,
+        n_jobs=2,
+    ).fit(X, y)
+    assert len(search.cv_results_["params"]) == 4
+    assert search.best_score_ >= 0.95
+
+
+@ESTIMATORS
+def test_pickle_round_trip_then_predict(blobs, make):
     X, _ = blobs
-    dec = small_dec(pretrain_epochs=5, max_epochs=3).fit(X)
+    dec = make(max_epochs=3).fit(X)
     restored = pickle.loads(pickle.dumps(dec))
     np.testing.assert_array_equal(restored.predict(X), dec.predict(X))
     np.testing.assert_allclose(restored.transform(X), dec.transform(X))
@@ -69,13 +87,15 @@ def test_model_fitted_on_a_missing_gpu_loads_on_the_cpu(blobs):
     np.testing.assert_array_equal(restored.predict(X), dec.predict(X))
 
 
-def test_pandas_in_pandas_out(blobs):
+@ESTIMATORS
+def test_pandas_in_pandas_out(blobs, make):
     X, _ = blobs
     frame = pd.DataFrame(X, columns=[f"feature_{i}" for i in range(X.shape[1])])
-    dec = small_dec(pretrain_epochs=3, max_epochs=2).set_output(transform="pandas")
+    dec = make(max_epochs=2).set_output(transform="pandas")
     embedding = dec.fit(frame).transform(frame)
     assert isinstance(embedding, pd.DataFrame)
-    assert list(embedding.columns) == ["dec0", "dec1", "dec2", "dec3"]
+    prefix = type(dec).__name__.lower()
+    assert list(embedding.columns) == [f"{prefix}{i}" for i in range(dec.embedding_dim)]
     assert embedding.index.equals(frame.index)
     assert list(dec.feature_names_in_) == list(frame.columns)
     assert isinstance(dec.fit_transform(frame), pd.DataFrame)
@@ -95,9 +115,10 @@ def test_pandas_in_pandas_out(blobs):
     ],
     ids=["nan", "inf", "strings", "one-sample", "too-many-clusters", "1d"],
 )
-def test_bad_input_is_rejected_with_a_clear_error(X, message):
+@ESTIMATORS
+def test_bad_input_is_rejected_with_a_clear_error(X, message, make):
     with pytest.raises(ValueError, match=message):
-        small_dec().fit(X)
+        make().fit(X)
 
 
 def test_custom_module_with_wrong_input_width_is_rejected(blobs):
