@@ -22,7 +22,7 @@ def main(argv=None):
         "--families",
         nargs="+",
         default=None,
-        help="quality: method families to run (baselines, dec, scan); default all",
+        help="quality: method families to run (baselines, dec, scan, scan-input); default all",
     )
     parser.add_argument(
         "--report-only",
