@@ -36,31 +36,21 @@ def test_pipeline_with_standard_scaler(blobs, make):
     assert pipe.transform(X).shape == (len(X), pipe[-1].embedding_dim)
 
 
-def test_grid_search_over_two_hyperparameters_in_parallel(blobs):
+@pytest.mark.parametrize(
+    ("make", "grid"),
+    [
+        (small_dec, {"embedding_dim": [2, 4], "reconstruction_weight": [0.0, 10.0]}),
+        (small_scan, {"n_neighbors": [5, 10], "self_label": [True, False]}),
+    ],
+    ids=["DEC", "SCAN"],
+)
+def test_grid_search_over_two_hyperparameters_in_parallel(blobs, make, grid):
     X, y = blobs
-    search = GridSearchCV(
-        small_dec(),
-        {"embedding_dim": [2, 4], "reconstruction_weight": [0.0, 10.0]},
-        scoring=cluster_accuracy_scorer,
-        cv=2,
-        n_jobs=2,
-    ).fit(X, y)
+    search = GridSearchCV(make(), grid, scoring=cluster_accuracy_scorer, cv=2, n_jobs=2)
+    search.fit(X, y)
     assert len(search.cv_results_["params"]) == 4
     assert search.best_score_ >= 0.95
     assert cluster_accuracy(y, search.predict(X)) >= 0.95
-
-
-def test_grid_search_over_scan_settings(blobs):
-    X, y = blobs
-    search = GridSearchCV(
-        small_scan(),
-        {"n_neighbors": [5, 10], "self_label": [True, False]},
-        scoring=cluster_accuracy_scorer,
-        cv=2,
-        n_jobs=2,
-    ).fit(X, y)
-    assert len(search.cv_results_["params"]) == 4
-    assert search.best_score_ >= 0.95
 
 
 @ESTIMATORS
