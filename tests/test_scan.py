@@ -122,7 +122,10 @@ def test_fitted_attributes_and_outputs(blobs):
 
 def test_self_labelling_can_be_switched_off(blobs):
     X, _ = blobs
-    scan = small_scan(self_label=False).fit(X)
+    scan = small_scan().fit(X)
+    assert scan.self_label_thresholds_.shape == (4,)
+    scan.set_params(self_label=False).fit(X)
+    assert scan.self_label_thresholds_ is None
     assert "self_label" not in scan.history_
     assert scan.n_iter_ == 60
 

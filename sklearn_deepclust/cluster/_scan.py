@@ -293,8 +293,8 @@ class SCAN(DeepClusterer):
     self_label_thresholds_ : ndarray of shape (n_clusters,)
         Confidence threshold of each cluster in self-labelling:
         ``self_label_threshold``, or lower for a cluster where fewer than half
-        of the samples exceed it (see :func:`self_label_thresholds`). Only set
-        when self-labelling ran.
+        of the samples exceed it (see :func:`self_label_thresholds`). None
+        when self-labelling did not run.
     module_ : torch.nn.Module
         The trained ``encoder`` and the kept head (``heads[0]``).
     device_ : torch.device
@@ -462,6 +462,7 @@ class SCAN(DeepClusterer):
         self.confident_fraction_ = float(
             (proba.max(dim=1).values > self.self_label_threshold).float().mean()
         )
+        self.self_label_thresholds_ = None
         if self.self_label and self.self_label_epochs > 0:
             thresholds = self_label_thresholds(proba, self.self_label_threshold)
             self.self_label_thresholds_ = thresholds.cpu().numpy()
