@@ -31,7 +31,7 @@ import math
 import torch
 import torch.distributed as dist
 
-__all__ = ["sinkhorn_log"]
+__all__ = ["relaxed_partial_sinkhorn_log", "sinkhorn_log"]
 
 
 def _is_distributed():
@@ -152,3 +152,101 @@ def sinkhorn_log(
             if float((column_sums - log_b.exp()).abs().max()) < tol:
                 break
     return log_kernel + log_u[:, None] + log_v[None, :]
+
+
+@torch.no_grad()
+def relaxed_partial_sinkhorn_log(
+    scores,
+    mass=1.0,
+    epsilon=0.1,
+    kl_weight=1.0,
+    n_iters=100,
+    *,
+    tol=None,
+    distributed=None,
+):
+    """Partial transport with a KL-relaxed cluster marginal (P²OT's pseudo-labels).
+
+    Solves, for ``n`` samples of mass ``1 / n`` each and ``K`` clusters,
+    ``max_Q <Q, scores> + epsilon * H(Q) - kl_weight * KL(Q^T 1 || (mass / K) 1)``
+    subject to ``Q 1 <= 1 / n`` and a total transported mass ``1^T Q 1 = mass``
+    (Zhang et al., ICLR 2024, Eq. 5). As in the paper, the inequality becomes
+    an equality by adding a virtual cluster of score 0 that must receive
+    exactly ``1 - mass``: it takes the mass of the samples whose scores are
+    lowest, so only the most confident ``mass`` is transported to the real
+    clusters. The real clusters' sizes are held to ``mass / K`` only softly
+    (``kl_weight``), so they may follow an imbalanced data set. The scaling
+    iterations are those of unbalanced Sinkhorn (Chizat et al., 2018): the
+    sample and virtual marginals are fitted exactly, the real cluster
+    marginal by the power ``kl_weight / (kl_weight + epsilon)``.
+
+    Parameters
+    ----------
+    scores : torch.Tensor of shape (n_samples, n_clusters)
+        Log-probabilities of the model (P²OT) or any similarity, at most 0 for
+        the virtual cluster's score to be the highest possible.
+    mass : float in (0, 1], default=1.0
+        Total mass transported to the real clusters (P²OT's ``rho``, grown
+        from about 0.1 to 1 during training).
+    epsilon : float, default=0.1
+        Entropic regularisation.
+    kl_weight : float, default=1.0
+        Weight of the KL relaxation of the cluster marginal; ``inf`` holds
+        the sizes at exactly ``mass / K``.
+    n_iters : int, default=100
+        Maximum number of iterations.
+    tol : float or None, default=None
+        Stop once the sample marginal's largest error, checked before the last
+        row scaling, is below ``tol`` (one host read per iteration).
+    distributed : bool or None, default=None
+        As in :func:`sinkhorn_log`.
+
+    Returns
+    -------
+    log_plan : torch.Tensor of shape (n_samples, n_clusters)
+        Log of the plan restricted to the real clusters; row ``i`` sums to
+        the mass of sample ``i`` that is transported (at most ``1 / n``).
+
+    References
+    ----------
+    .. [1] C. Zhang, H. Ren and X. He, "P²OT: Progressive Partial Optimal
+       Transport for Deep Imbalanced Clustering", ICLR 2024.
+    .. [2] L. Chizat, G. Peyré, B. Schmitzer and F.-X. Vialard, "Scaling
+       algorithms for unbalanced optimal transport problems", Mathematics of
+       Computation, 2018.
+    """
+    if scores.ndim != 2:
+        raise ValueError(
+            f"scores must be 2-D (samples x clusters); got shape {tuple(scores.shape)}."
+        )
+    if not 0 < mass <= 1:
+        raise ValueError(f"mass must be in (0, 1]; got {mass}.")
+    if epsilon <= 0 or kl_weight <= 0:
+        raise ValueError(f"epsilon and kl_weight must be > 0; got {epsilon} and {kl_weight}.")
+    if distributed is None:
+        distributed = _is_distributed()
+    n_samples, n_clusters = scores.shape
+    dtype, device = scores.dtype, scores.device
+    log_a = -_global_count(n_samples, device, distributed).to(dtype).log()
+    partial = mass < 1
+    log_kernel = scores / epsilon
+    if partial:  # the virtual cluster, of score 0
+        log_kernel = torch.cat([log_kernel, log_kernel.new_zeros(n_samples, 1)], dim=1)
+    log_b = torch.full((n_clusters,), math.log(mass / n_clusters), dtype=dtype, device=device)
+    power = 1.0 if math.isinf(kl_weight) else kl_weight / (kl_weight + epsilon)
+    log_u = torch.zeros(n_samples, dtype=dtype, device=device)
+    log_v = torch.zeros(log_kernel.shape[1], dtype=dtype, device=device)
+    for _ in range(n_iters):
+        column_sums = _logsumexp_over_samples(log_kernel + log_u[:, None], distributed)
+        real = power * (log_b - column_sums[:n_clusters])
+        if partial:
+            virtual = math.log(1 - mass) - column_sums[n_clusters:]
+            log_v = torch.cat([real, virtual])
+        else:
+            log_v = real
+        row_sums = torch.logsumexp(log_kernel + log_v[None, :], dim=1)
+        if tol is not None and float((row_sums + log_u - log_a).exp().sub(1).abs().max()) < tol:
+            log_u = log_a - row_sums
+            break
+        log_u = log_a - row_sums
+    return (log_kernel + log_u[:, None] + log_v[None, :])[:, :n_clusters]

@@ -11,7 +11,7 @@ import torch.multiprocessing as mp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sklearn_deepclust.ot import sinkhorn_log
+from sklearn_deepclust.ot import relaxed_partial_sinkhorn_log, sinkhorn_log
 
 
 def _problem(seed, n_samples, n_clusters, uniform=True):
@@ -126,3 +126,72 @@ def test_two_gloo_processes_give_the_codes_of_the_whole_batch():
     mp.spawn(_worker, args=(2, _free_port(), scores, out), nprocs=2, join=True)
     distributed = torch.cat([out[0], out[1]])
     torch.testing.assert_close(distributed, sinkhorn_log(scores, 0.05, n_iters=3))
+
+
+@pytest.mark.filterwarnings("ignore:If reg_type = entropy")
+def test_relaxed_cluster_marginal_matches_pot_semi_relaxed_unbalanced():
+    log_p = np.log(np.random.default_rng(1).dirichlet(np.ones(5), size=30))
+    a, b = np.full(30, 1 / 30), np.full(5, 1 / 5)
+    expected = pot.unbalanced.sinkhorn_unbalanced(
+        a,
+        b,
+        -log_p,
+        reg=0.1,
+        reg_m=(float("inf"), 1.0),
+        reg_type="entropy",
+        numItermax=20_000,
+        stopThr=1e-13,
+    )
+    plan = relaxed_partial_sinkhorn_log(
+        torch.tensor(log_p), mass=1.0, epsilon=0.1, kl_weight=1.0, n_iters=20_000, tol=1e-13
+    ).exp()
+    assert np.abs(plan.numpy() - expected).max() / expected.max() < 1e-5
+    assert np.abs(plan.numpy().sum(0) - b).max() > 1e-3  # sizes did move off 1/K
+
+
+def test_partial_transport_with_exact_sizes_is_balanced_ot_with_a_virtual_cluster():
+    log_p = np.log(np.random.default_rng(2).dirichlet(np.ones(4), size=25))
+    mass = 0.6
+    augmented = -np.hstack([log_p, np.zeros((25, 1))])
+    b = np.r_[np.full(4, mass / 4), 1 - mass]
+    expected = pot.sinkhorn(
+        np.full(25, 1 / 25), b, augmented, reg=0.1, numItermax=20_000, stopThr=1e-13
+    )[:, :4]
+    plan = relaxed_partial_sinkhorn_log(
+        torch.tensor(log_p),
+        mass=mass,
+        epsilon=0.1,
+        kl_weight=float("inf"),
+        n_iters=20_000,
+        tol=1e-13,
+    ).exp()
+    assert np.abs(plan.numpy() - expected).max() / expected.max() < 1e-5
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    mass=st.sampled_from([0.1, 0.5, 0.9, 1.0]),
+    kl_weight=st.sampled_from([0.1, 1.0, 10.0]),
+)
+def test_partial_transport_properties(seed, mass, kl_weight):
+    rng = np.random.default_rng(seed)
+    log_p = torch.tensor(np.log(rng.dirichlet(np.ones(6), size=40)), dtype=torch.float32)
+    plan = relaxed_partial_sinkhorn_log(log_p, mass, 0.1, kl_weight, n_iters=1000).exp()
+    assert torch.isfinite(plan).all() and (plan >= 0).all()
+    assert (plan.sum(1) <= 1 / 40 * (1 + 1e-4)).all()  # a sample's mass is an upper bound
+    assert float(plan.sum()) == pytest.approx(mass, rel=1e-2)
+    order = torch.randperm(40, generator=torch.Generator().manual_seed(seed))
+    permuted = relaxed_partial_sinkhorn_log(log_p[order], mass, 0.1, kl_weight, 1000).exp()
+    torch.testing.assert_close(permuted, plan[order], rtol=1e-4, atol=1e-7)
+
+
+def test_partial_transport_keeps_the_confident_samples():
+    # 20 confident samples, five per cluster, carry exactly the mass 0.5.
+    confident = torch.full((20, 4), 0.01)
+    confident[torch.arange(20), torch.arange(20) % 4] = 0.97
+    unsure = torch.full((20, 4), 0.25)
+    log_p = torch.cat([confident, unsure]).log()
+    plan = relaxed_partial_sinkhorn_log(log_p, mass=0.5, n_iters=500).exp()
+    transported = plan.sum(1)
+    assert transported[:20].min() > 5 * transported[20:].max()
