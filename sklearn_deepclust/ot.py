@@ -50,12 +50,23 @@ def _logsumexp_over_samples(log_values, distributed):
     return total.log() + peak
 
 
-def _global_count(n_local, device, distributed):
-    """Number of samples over all processes, as a tensor on ``device``."""
-    count = torch.tensor(float(n_local), device=device)
+def _log_uniform_sample_mass(scores, distributed):
+    """``log(1 / n)``, ``n`` the number of samples over all processes."""
+    count = torch.tensor(float(scores.shape[0]), dtype=scores.dtype, device=scores.device)
     if distributed:
         dist.all_reduce(count, op=dist.ReduceOp.SUM)
-    return count
+    return -count.log()
+
+
+def _check_problem(scores, epsilon, distributed):
+    """Validate the shared inputs; resolve ``distributed=None``."""
+    if scores.ndim != 2:
+        raise ValueError(
+            f"scores must be 2-D (samples x clusters); got shape {tuple(scores.shape)}."
+        )
+    if epsilon <= 0:
+        raise ValueError(f"epsilon must be > 0; got {epsilon}.")
+    return _is_distributed() if distributed is None else distributed
 
 
 @torch.no_grad()
@@ -119,19 +130,11 @@ def sinkhorn_log(
     >>> plan.argmax(dim=1).tolist()
     [0, 0, 1, 1]
     """
-    if scores.ndim != 2:
-        raise ValueError(
-            f"scores must be 2-D (samples x clusters); got shape {tuple(scores.shape)}."
-        )
-    if epsilon <= 0:
-        raise ValueError(f"epsilon must be > 0; got {epsilon}.")
-    if distributed is None:
-        distributed = _is_distributed()
+    distributed = _check_problem(scores, epsilon, distributed)
     n_samples, n_clusters = scores.shape
     dtype, device = scores.dtype, scores.device
     if sample_weights is None:
-        total = _global_count(n_samples, device, distributed).to(dtype)
-        log_a = (-total.log()).expand(n_samples)
+        log_a = _log_uniform_sample_mass(scores, distributed).expand(n_samples)
     else:
         log_a = sample_weights.to(dtype).log()
     if cluster_weights is None:
@@ -215,19 +218,14 @@ def relaxed_partial_sinkhorn_log(
        algorithms for unbalanced optimal transport problems", Mathematics of
        Computation, 2018.
     """
-    if scores.ndim != 2:
-        raise ValueError(
-            f"scores must be 2-D (samples x clusters); got shape {tuple(scores.shape)}."
-        )
+    distributed = _check_problem(scores, epsilon, distributed)
     if not 0 < mass <= 1:
         raise ValueError(f"mass must be in (0, 1]; got {mass}.")
-    if epsilon <= 0 or kl_weight <= 0:
-        raise ValueError(f"epsilon and kl_weight must be > 0; got {epsilon} and {kl_weight}.")
-    if distributed is None:
-        distributed = _is_distributed()
+    if kl_weight <= 0:
+        raise ValueError(f"kl_weight must be > 0; got {kl_weight}.")
     n_samples, n_clusters = scores.shape
     dtype, device = scores.dtype, scores.device
-    log_a = -_global_count(n_samples, device, distributed).to(dtype).log()
+    log_a = _log_uniform_sample_mass(scores, distributed)
     partial = mass < 1
     log_kernel = scores / epsilon
     if partial:  # the virtual cluster, of score 0
@@ -244,9 +242,9 @@ def relaxed_partial_sinkhorn_log(
             log_v = torch.cat([real, virtual])
         else:
             log_v = real
-        row_sums = torch.logsumexp(log_kernel + log_v[None, :], dim=1)
-        if tol is not None and float((row_sums + log_u - log_a).exp().sub(1).abs().max()) < tol:
-            log_u = log_a - row_sums
+        previous_log_u = log_u
+        log_u = log_a - torch.logsumexp(log_kernel + log_v[None, :], dim=1)
+        # The row scaling's relative change is the sample marginal's error before it.
+        if tol is not None and float((previous_log_u - log_u).exp().sub(1).abs().max()) < tol:
             break
-        log_u = log_a - row_sums
     return (log_kernel + log_u[:, None] + log_v[None, :])[:, :n_clusters]
