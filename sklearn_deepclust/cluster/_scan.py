@@ -494,7 +494,8 @@ class SCAN(DeepClusterer):
         if n_neighbors < 1:
             raise ValueError("score needs at least two samples.")
         neighbors = mine_neighbors(embedding, n_neighbors)
-        log_proba = batched_forward(self._cluster_log_proba, X, self.batch_size)
+        # The kept head reads the embedding already computed: no second encoder pass.
+        log_proba = F.log_softmax(self.module_.heads[0](embedding), dim=-1)
         return _dataset_scan_loss(log_proba[None], neighbors, self.entropy_weight)[0]
 
 
