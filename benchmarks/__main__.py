@@ -1,7 +1,8 @@
 """Run benchmarks and print markdown tables: ``python -m benchmarks NAME ...``.
 
 Names: ``quality`` (add ``--seeds 0 1 2 --tables digits ...`` and
-``--families baselines dec scan``), ``engine``, ``scale``, ``neighbors``.
+``--families baselines dec scan``), ``imbalanced`` (also ``--ratios 0.01``),
+``engine``, ``scale``, ``neighbors``.
 Results are also written to ``benchmarks/results/NAME.md``.
 """
 
@@ -14,20 +15,24 @@ RESULTS = Path(__file__).parent / "results"
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("names", nargs="+", choices=["quality", "engine", "scale", "neighbors"])
+    parser.add_argument("names", nargs="+", choices=["quality", "imbalanced", "engine", "scale", "neighbors"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tables", nargs="+", default=None)
+    parser.add_argument("--ratios", type=float, nargs="+", default=[0.1, 0.01])
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--families",
         nargs="+",
         default=None,
-        help="quality: method families to run (baselines, dec, scan, scan-input); default all",
+        help=(
+            "quality: method families to run (baselines, dec, scan, scan-input, ot); "
+            "imbalanced: (baselines, dec, ot); default all"
+        ),
     )
     parser.add_argument(
         "--report-only",
         action="store_true",
-        help="quality: rebuild the table from the saved raw results",
+        help="quality, imbalanced: rebuild the table from the saved raw results",
     )
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
@@ -47,6 +52,25 @@ def main(argv=None):
                 + quality.verdict(records)
                 + "\n\n"
                 + quality.settings_note()
+            )
+        elif name == "imbalanced":
+            from . import imbalanced
+
+            raw = RESULTS / "imbalanced.jsonl"
+            if not args.report_only:
+                for table in args.tables or imbalanced.TABLES:
+                    for ratio in args.ratios:
+                        for seed in args.seeds:
+                            imbalanced.run_job(
+                                table, ratio, seed, raw, args.families or imbalanced.FAMILIES
+                            )
+            records = [json.loads(line) for line in raw.read_text().splitlines()]
+            text = "\n\n".join(
+                [
+                    imbalanced.report(records),
+                    imbalanced.verdict(records),
+                    imbalanced.settings_note(),
+                ]
             )
         elif name == "engine":
             from . import engine

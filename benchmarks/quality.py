@@ -1,4 +1,4 @@
-"""Clustering quality: KMeans, GaussianMixture, DEC, IDEC and SCAN on four tables.
+"""Clustering quality: KMeans, GaussianMixture, DEC, IDEC, SCAN, SwAV and P2OT on four tables.
 
 Each (table, seed) is one job; results are appended to a JSON-lines file so
 that jobs can run in several processes and the table is built from all of them.
@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture
 
-from sklearn_deepclust import DEC, SCAN
+from sklearn_deepclust import DEC, P2OT, SCAN, SwAVClustering
 from sklearn_deepclust._report import markdown_table
 from sklearn_deepclust.metrics import clustering_scores
 from sklearn_deepclust.neighbors import neighbor_purity
@@ -29,8 +29,10 @@ METHODS = (
     "SCAN+SL",
     "SCAN (input neighbours)",
     "SCAN+SL (input neighbours)",
+    "SwAVClustering",
+    "P2OT",
 )
-FAMILIES = ("baselines", "dec", "scan", "scan-input")
+FAMILIES = ("baselines", "dec", "scan", "scan-input", "ot")
 # Iteration budgets (mini-batches of 256) rather than epochs, so that the
 # small and the large tables get comparable training; capped at the paper's
 # 200 pretraining epochs.
@@ -38,6 +40,20 @@ PRETRAIN_ITERATIONS = 4000
 CLUSTER_ITERATIONS = 1500
 # SCAN: pretext, clustering and self-labelling budgets (mini-batches of 256).
 SCAN_ITERATIONS = {"pretext_epochs": 3000, "max_epochs": 3000, "self_label_epochs": 1500}
+
+
+# SwAVClustering and P2OT: clustering-phase budget and P2OT's pretext budget
+# (mini-batches of 256), capped at their default epochs.
+OT_ITERATIONS = {"max_epochs": 2000, "pretext_epochs": 3000}
+
+
+def ot_settings(estimator, n_samples, batch_size=256):
+    """Epochs of ``estimator`` (a class) for the iteration budget, capped at its defaults."""
+    batches = math.ceil(n_samples / batch_size)
+    defaults = estimator().get_params()
+    return {
+        key: min(defaults[key], math.ceil(its / batches)) for key, its in OT_ITERATIONS.items()
+    }
 
 
 def deep_settings(n_samples, batch_size=256):
@@ -77,6 +93,7 @@ def _record(table, seed, method, seconds, y, labels, **extra):
         "table": table,
         "seed": seed,
         "method": method,
+        "n_samples": len(y),
         "fit_s": seconds,
         **clustering_scores(y, labels),
         **extra,
@@ -95,7 +112,8 @@ def run_job(table, seed, out_path, families=FAMILIES):
     ``families`` chooses among ``"baselines"`` (KMeans, GaussianMixture),
     ``"dec"`` (AE+KMeans, DEC, IDEC), ``"scan"`` (SCAN with and without
     self-labelling, both from one fit) and ``"scan-input"`` (the same with
-    ``pretext="none"``: neighbours mined in the input features).
+    ``pretext="none"``: neighbours mined in the input features) and ``"ot"``
+    (SwAVClustering and P2OT with their defaults).
 
     DEC and IDEC start from one pretrained autoencoder, as in the IDEC paper:
     it is trained once (the "AE+KMeans" row: k-means in its embedding, which
@@ -110,6 +128,8 @@ def run_job(table, seed, out_path, families=FAMILIES):
         _run_scan(table, seed, X, y, out_path)
     if "scan-input" in families:
         _run_scan(table, seed, X, y, out_path, pretext="none", suffix=" (input neighbours)")
+    if "ot" in families:
+        run_ot(table, seed, X, y, out_path)
 
 
 def _run_baselines(table, seed, X, y, out_path):
@@ -170,6 +190,15 @@ def _run_scan(table, seed, X, y, out_path, pretext="contrastive", suffix=""):
         _append(_record(table, seed, name, seconds, y, labels, **extra), out_path)
 
 
+def run_ot(table, seed, X, y, out_path):
+    """SwAVClustering and P2OT with their defaults and the iteration budget."""
+    n_clusters = len(np.unique(y))
+    for name, estimator in (("SwAVClustering", SwAVClustering), ("P2OT", P2OT)):
+        model = estimator(n_clusters, random_state=seed, **ot_settings(estimator, len(X)))
+        labels, seconds = _timed_fit_predict(model, X)
+        _append(_record(table, seed, name, seconds, y, labels), out_path)
+
+
 def _append(record, out_path):
     with open(out_path, "a") as handle:
         handle.write(json.dumps(record) + "\n")
@@ -197,7 +226,7 @@ def report(records):
 
 
 def verdict(records):
-    """The acceptance counts of issues 3 and 4: one method's mean ACC >= another's."""
+    """The acceptance counts of issues 3, 4 and 5: one method's mean ACC >= another's."""
 
     def mean_acc(table, method):
         values = [r["ACC"] for r in records if r["table"] == table and r["method"] == method]
@@ -210,6 +239,8 @@ def verdict(records):
         ("SCAN+SL", "DEC"),
         ("SCAN+SL", "SCAN"),
         ("SCAN+SL (input neighbours)", "SCAN+SL"),
+        ("SwAVClustering", "KMeans"),
+        ("P2OT", "KMeans"),
     )
     for a, b in comparisons:
         wins = [t for t in TABLES if mean_acc(t, a) >= mean_acc(t, b)]
@@ -225,11 +256,14 @@ def settings_note():
     for table in TABLES:
         X, _ = load_table(table)
         s, t = deep_settings(len(X)), scan_settings(len(X))
+        swav, p2ot = ot_settings(SwAVClustering, len(X)), ot_settings(P2OT, len(X))
         parts.append(
             f"{table} (n={len(X)}, d={X.shape[1]}): DEC pretrain {s['pretrain_epochs']} "
             f"epochs, clustering <= {s['max_epochs']} epochs, update_interval "
             f"{s['update_interval']}; SCAN pretext {t['pretext_epochs']}, clustering "
-            f"{t['max_epochs']}, self-labelling {t['self_label_epochs']} epochs"
+            f"{t['max_epochs']}, self-labelling {t['self_label_epochs']} epochs; SwAV "
+            f"{swav['max_epochs']} epochs; P2OT pretext {p2ot['pretext_epochs']}, clustering "
+            f"{p2ot['max_epochs']} epochs"
         )
     return (
         "DEC/IDEC: network d-500-500-2000-10, Adam lr 1e-3, batch 256, tol 1e-3, "
@@ -241,5 +275,7 @@ def settings_note():
         "weight 5, threshold 0.99), Adam lr 1e-3, batch 256; the SCAN row is the "
         "same fit as SCAN+SL just before self-labelling; '(input neighbours)' "
         "is SCAN with pretext='none', neighbours mined in the scaled input; "
+        "SwAVClustering and P2OT: their defaults (no pretext for SwAV, contrastive "
+        "for P2OT; 2 views at corruption 0.3, temperature 0.1), Adam lr 1e-3, batch 256; "
         "features min-max scaled to [0, 1] for every method.\n" + "\n".join(f"- {p}" for p in parts)
     )

@@ -6,8 +6,8 @@ trained by skorch, on the CPU or a GPU (``device``).
 """
 
 from ._base import DeepClusterer
-from .cluster import DEC, SCAN
+from .cluster import DEC, P2OT, SCAN, SwAVClustering
 
 __version__ = "0.1.0.dev0"
 
-__all__ = ["DEC", "SCAN", "DeepClusterer", "__version__"]
+__all__ = ["DEC", "P2OT", "SCAN", "DeepClusterer", "SwAVClustering", "__version__"]

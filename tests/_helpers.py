@@ -1,6 +1,6 @@
 """Shared test helpers (importable because pytest puts tests/ on sys.path)."""
 
-from sklearn_deepclust import DEC, SCAN
+from sklearn_deepclust import DEC, P2OT, SCAN, SwAVClustering
 
 SMALL_NETWORK = dict(n_clusters=4, hidden_dims=(32,), batch_size=64, random_state=0)
 
@@ -23,3 +23,17 @@ def small_scan(**params):
         self_label_threshold=0.9,  # short training: few rows pass 0.99
     )
     return SCAN(**{**SMALL_NETWORK, **defaults, **params})
+
+
+def small_swav(**params):
+    """A SwAVClustering small and short enough for tests."""
+    defaults = dict(embedding_dim=8, projection_dim=8, max_epochs=40, corruption_rate=0.1)
+    return SwAVClustering(**{**SMALL_NETWORK, **defaults, **params})
+
+
+def small_p2ot(**params):
+    """A P2OT small and short enough for tests."""
+    defaults = dict(
+        embedding_dim=8, projection_dim=8, pretext_epochs=20, max_epochs=40, corruption_rate=0.1
+    )
+    return P2OT(**{**SMALL_NETWORK, **defaults, **params})

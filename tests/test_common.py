@@ -3,7 +3,7 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from torch import nn
 
-from sklearn_deepclust import DEC, SCAN
+from sklearn_deepclust import DEC, P2OT, SCAN, SwAVClustering
 
 
 def _small(estimator):
@@ -32,6 +32,8 @@ ESTIMATORS = [
     # over three clusters; a low threshold so that self-labelling runs.
     _small(SCAN(n_clusters=3, n_neighbors=2, self_label_threshold=0.5, self_label_epochs=3)),
     _small(SCAN(n_clusters=3, n_neighbors=2, pretext="autoencoder", self_label=False)),
+    _small(SwAVClustering(n_clusters=3)),
+    _small(P2OT(n_clusters=3)),
 ]
 
 CUSTOM_MODULE_XFAILS = {

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from _helpers import small_dec, small_scan
+from _helpers import small_dec, small_p2ot, small_scan, small_swav
 from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -24,7 +24,11 @@ def test_clone_keeps_parameters_and_drops_fitted_state(blobs):
     assert not hasattr(twin, "labels_")
 
 
-ESTIMATORS = pytest.mark.parametrize("make", [small_dec, small_scan], ids=["DEC", "SCAN"])
+ESTIMATORS = pytest.mark.parametrize(
+    "make",
+    [small_dec, small_scan, small_swav, small_p2ot],
+    ids=["DEC", "SCAN", "SwAV", "P2OT"],
+)
 
 
 @ESTIMATORS
@@ -41,8 +45,10 @@ def test_pipeline_with_standard_scaler(blobs, make):
     [
         (small_dec, {"embedding_dim": [2, 4], "reconstruction_weight": [0.0, 10.0]}),
         (small_scan, {"n_neighbors": [5, 10], "self_label": [True, False]}),
+        (small_swav, {"temperature": [0.1, 0.2], "n_views": [2, 3]}),
+        (small_p2ot, {"kl_weight": [1.0, 2.0], "initial_mass": [0.1, 0.3]}),
     ],
-    ids=["DEC", "SCAN"],
+    ids=["DEC", "SCAN", "SwAV", "P2OT"],
 )
 def test_grid_search_over_two_hyperparameters_in_parallel(blobs, make, grid):
     X, y = blobs

@@ -1,0 +1,279 @@
+"""What the optimal-transport clusterers share: prototypes, views, queue, swapped prediction.
+
+:class:`~sklearn_deepclust.cluster.SwAVClustering` and
+:class:`~sklearn_deepclust.cluster.P2OT` train the same network the same way
+and differ only in how a batch's scores become target codes: balanced
+Sinkhorn for SwAV, progressive partial transport for P²OT. This module holds
+everything else, so that each method's module is its docstring, its
+parameters and its :meth:`_OTClusterer._codes`.
+
+The network is an encoder, a projection head and ``n_clusters`` prototypes;
+the score of a row for a cluster is the cosine between its projection and
+the prototype. Training shows the network ``n_views`` random tabular views of
+each row; the codes of one view are the targets of the softmax (temperature
+``temperature``) of the others: the swapped prediction of Caron et al.
+"""
+
+import math
+from abc import abstractmethod
+from numbers import Integral, Real
+
+import torch
+from skorch.callbacks import Callback
+from sklearn.utils._param_validation import Interval, StrOptions
+from torch import nn
+from torch.nn import functional as F
+
+from .._base import DeepClusterer
+from .._engine import batched_forward
+from ..augment import TabularView
+from ..nn import make_decoder, mlp
+from ..pretext import PRETEXT_TASKS, RandomViews, train_pretext
+
+# Rows per cluster the codes are computed over, below which the queue is used.
+_ROWS_PER_CLUSTER = 16
+
+
+class _PrototypeNetwork(nn.Module):
+    """Encoder, projection head and normalised prototypes; outputs cosine scores.
+
+    ``forward`` returns ``(scores, projection)``: the cosines between each
+    row's normalised projection and each normalised prototype, and the
+    normalised projection itself (what the queue keeps). While
+    ``prototypes_frozen`` is set, the scores do not propagate gradients to
+    the prototypes.
+    """
+
+    def __init__(self, encoder, embedding_dim, projection_dim, n_clusters):
+        super().__init__()
+        self.encoder = encoder
+        self.projector = mlp((embedding_dim, embedding_dim, projection_dim))
+        self.prototypes = nn.Parameter(F.normalize(torch.randn(n_clusters, projection_dim), dim=1))
+        self.prototypes_frozen = False
+
+    def normalized_prototypes(self):
+        prototypes = self.prototypes.detach() if self.prototypes_frozen else self.prototypes
+        return F.normalize(prototypes, dim=1)
+
+    def project(self, embedding):
+        return F.normalize(self.projector(embedding), dim=1)
+
+    def forward(self, x):
+        projection = self.project(self.encoder(x))
+        return projection @ self.normalized_prototypes().T, projection
+
+
+class _FreezePrototypes(Callback):
+    """Keep the prototypes fixed during the first ``n_epochs`` epochs (SwAV)."""
+
+    def __init__(self, n_epochs):
+        self.n_epochs = n_epochs
+
+    def on_epoch_begin(self, net, **kwargs):
+        # skorch has already opened this epoch's history row.
+        net.module_.prototypes_frozen = len(net.history) <= self.n_epochs
+
+    def on_train_end(self, net, **kwargs):
+        net.module_.prototypes_frozen = False
+
+
+class _FeatureQueue:
+    """The last ``length`` projections of each view, scored with the current prototypes.
+
+    Codes solve a transport problem over the batch; with few rows per
+    cluster, equipartition over a batch is a poor constraint, so SwAV adds
+    the projections of recent batches (which have no gradient) to the
+    problem. The queue is only used once it is full.
+    """
+
+    def __init__(self, length, n_views, dim, device):
+        self.length = length
+        self.features = torch.zeros(n_views, length, dim, device=device)
+        self.n_stored = 0
+
+    @property
+    def ready(self):
+        return self.length > 0 and self.n_stored >= self.length
+
+    def push(self, projections):
+        """Store ``projections`` of shape (n_views, batch, dim), newest first."""
+        if self.length == 0:
+            return
+        kept = self.features[:, : max(self.length - projections.shape[1], 0)]
+        self.features = torch.cat([projections.detach(), kept], dim=1)[:, : self.length]
+        self.n_stored += projections.shape[1]
+
+
+class _SwappedPredictionLoss(nn.Module):
+    """Cross-entropy of each view's prediction against the codes of the other views.
+
+    For ``V`` views, the loss averages over the ordered pairs of distinct
+    views ``(a, b)`` the cross-entropy between the codes of view ``b`` (soft
+    targets, computed without gradient) and ``softmax(scores_a / temperature)``.
+    Each row's targets are weighted by the mass its codes carry: all ones for
+    balanced codes, the transported fraction for partial ones, so that rows
+    the transport leaves out do not teach the network (P²OT).
+
+    ``codes(scores, progress)`` is the estimator's code function; ``progress``
+    is the fraction of the phase's training steps done, counted here without
+    any host round trip.
+    """
+
+    def __init__(self, network, codes, temperature, n_views, total_steps, queue):
+        super().__init__()
+        self.network = network
+        self.codes = codes
+        self.temperature = temperature
+        self.n_views = n_views
+        self.total_steps = max(total_steps, 1)
+        self.queue = queue
+        self.steps_done = 0
+
+    def forward(self, output, index, x):
+        scores, projections = output
+        scores = scores.unflatten(0, (self.n_views, -1))  # (views, batch, K)
+        batch = scores.shape[1]
+        progress = min(self.steps_done / self.total_steps, 1.0)
+        with torch.no_grad():
+            codes = []
+            for view in range(self.n_views):
+                problem = scores[view].detach()
+                if self.queue.ready:
+                    queued = self.queue.features[view] @ self.network.normalized_prototypes().T
+                    problem = torch.cat([problem, queued])
+                codes.append(self.codes(problem, progress)[:batch])
+            codes = torch.stack(codes)
+        self.queue.push(projections.detach().unflatten(0, (self.n_views, -1)))
+        self.steps_done += 1
+        return swapped_prediction_loss(scores, codes, self.temperature)
+
+
+def swapped_prediction_loss(scores, codes, temperature):
+    """Mass-weighted cross-entropy between each view's softmax and the others' codes.
+
+    Parameters
+    ----------
+    scores : torch.Tensor of shape (n_views, batch, n_clusters)
+        Cosine scores of each view.
+    codes : torch.Tensor of shape (n_views, batch, n_clusters)
+        Target codes of each view; a row sums to the mass it carries (1 for
+        balanced codes, at most 1 for partial ones).
+    temperature : float
+        Softmax temperature of the predictions.
+
+    Returns
+    -------
+    loss : torch.Tensor (scalar)
+    """
+    n_views = scores.shape[0]
+    log_proba = F.log_softmax(scores / temperature, dim=-1)
+    total, weight = 0.0, 0.0
+    for a in range(n_views):
+        for b in range(n_views):
+            if a != b:
+                total = total - (codes[b] * log_proba[a]).sum()
+                weight = weight + codes[b].sum()
+    return total / torch.as_tensor(weight).clamp_min(1e-12)
+
+
+def sigmoid_rampup(progress):
+    """``exp(-5 (1 - progress)^2)``: 0.0067 at the start, 1 at the end (Laine & Aila, 2017)."""
+    progress = min(max(progress, 0.0), 1.0)
+    return math.exp(-5.0 * (1.0 - progress) ** 2)
+
+
+class _OTClusterer(DeepClusterer):
+    """Base of the estimators that learn prototypes from transport codes.
+
+    Subclasses define :meth:`_codes` and their parameters; ``_fit`` runs the
+    optional pretext phase, then the swapped-prediction phase.
+    """
+
+    _parameter_constraints: dict = {
+        **DeepClusterer._parameter_constraints,
+        "projection_dim": [Interval(Integral, 1, None, closed="left")],
+        "pretext": [StrOptions(set(PRETEXT_TASKS))],
+        "pretext_epochs": [Interval(Integral, 0, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "sinkhorn_iters": [Interval(Integral, 1, None, closed="left")],
+        "n_views": [Interval(Integral, 2, None, closed="left")],
+        "corruption_rate": [Interval(Real, 0, 1, closed="both")],
+        "queue_length": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "freeze_prototypes_epochs": [Interval(Integral, 0, None, closed="left")],
+    }
+
+    @abstractmethod
+    def _codes(self, scores, progress):
+        """Target codes of a (batch x clusters) score matrix, without gradient.
+
+        ``progress`` in [0, 1] is the fraction of training done (the
+        evaluation of :meth:`score` uses 1). Rows sum to at most one.
+        """
+
+    def _queue_length(self):
+        if self.queue_length != "auto":
+            return self.queue_length
+        return max(_ROWS_PER_CLUSTER * self.n_clusters - self.batch_size, 0)
+
+    def _fit(self, X, y, *, seed, device):
+        n_samples, n_features = X.shape
+        encoder = self._build_encoder(n_features, device)
+        decoder = None
+        if self.pretext == "autoencoder":
+            decoder = make_decoder(n_features, self.hidden_dims, self._n_features_out).to(device)
+        self.history_ = {}
+        history, _ = train_pretext(
+            self.pretext,
+            encoder,
+            X,
+            train_phase=self._train_phase,
+            max_epochs=self.pretext_epochs,
+            seed=seed,
+            embedding_dim=self._n_features_out,
+            decoder=decoder,
+            corruption_rate=self.corruption_rate,
+            batch_size=self.batch_size,
+        )
+        if history is not None:
+            self.history_["pretext"] = history
+
+        network = _PrototypeNetwork(
+            encoder, self._n_features_out, self.projection_dim, self.n_clusters
+        ).to(device)
+        queue = _FeatureQueue(self._queue_length(), self.n_views, self.projection_dim, device)
+        steps_per_epoch = math.ceil(n_samples / self.batch_size)
+        loss = _SwappedPredictionLoss(
+            network,
+            self._codes,
+            self.temperature,
+            self.n_views,
+            total_steps=self.max_epochs * steps_per_epoch,
+            queue=queue,
+        )
+        view = TabularView(corruption_rate=self.corruption_rate).fit(X)
+        self.history_["cluster"] = self._train_phase(
+            "cluster",
+            network,
+            loss,
+            X,
+            max_epochs=self.max_epochs,
+            seed=seed + 1,
+            callbacks=[_FreezePrototypes(self.freeze_prototypes_epochs)],
+            batch_inputs=RandomViews(view, self.n_views, seed + 1, device),
+        )
+        self.module_ = network
+        self.n_iter_ = len(self.history_["cluster"])
+
+    def _embed(self, X):
+        return self.module_.encoder(X)
+
+    def _cluster_log_proba(self, X):
+        scores, _ = self.module_(X)
+        return F.log_softmax(scores / self.temperature, dim=1)
+
+    def _objective(self, X):
+        scores = batched_forward(lambda x: self.module_(x)[0], X, self.batch_size)
+        codes = self._codes(scores, 1.0)
+        log_proba = F.log_softmax(scores / self.temperature, dim=1)
+        return -(codes * log_proba).sum() / codes.sum()

@@ -1,0 +1,183 @@
+"""SwAV-style clustering: swapped prediction of balanced optimal-transport codes."""
+
+import torch
+
+from ..ot import sinkhorn_log
+from ._prototypes import _OTClusterer
+
+__all__ = ["SwAVClustering"]
+
+
+class SwAVClustering(_OTClusterer):
+    """Clustering by swapping assignments between views, after SwAV.
+
+    Caron et al. [1]_ learn a representation and ``K`` prototypes together:
+    each row is seen under several random views, a view's cosine scores with
+    the prototypes are turned into *codes* by an entropic optimal transport
+    that spreads the batch equally over the prototypes (Sinkhorn-Knopp,
+    ``sinkhorn_iters`` iterations at regularisation ``epsilon``, the SeLa
+    equipartition of Asano et al. [2]_), and the network learns to predict
+    the codes of one view from the other views (softmax with temperature
+    ``temperature``). Here the prototypes are the clusters (``K =
+    n_clusters``) and the views are tabular (SCARF feature corruption [3]_).
+
+    The equipartition suits clusters of similar sizes; for imbalanced data
+    use :class:`P2OT`.
+
+    Parameters
+    ----------
+    n_clusters : int, default=8
+        Number of clusters (prototypes).
+    hidden_dims : sequence of int, default=(512, 512)
+        Widths of the encoder's hidden layers.
+    embedding_dim : int, default=128
+        Width of the encoder's output (what ``transform`` returns). Ignored
+        when ``module`` is given.
+    projection_dim : int, default=128
+        Width of the projection head's output, where the prototypes live.
+    pretext : {"contrastive", "autoencoder", "none"}, default="none"
+        Optional pretraining of the encoder before the clustering phase (see
+        :func:`~sklearn_deepclust.pretext.train_pretext`). SwAV itself needs
+        none; a contrastive start helps on some tables.
+    pretext_epochs : int, default=100
+        Epochs of the pretext phase (ignored with ``pretext="none"``).
+    temperature : float, default=0.1
+        Softmax temperature of the predictions (the paper's tau).
+    epsilon : float, default=0.05
+        Entropic regularisation of the codes' transport.
+    sinkhorn_iters : int, default=3
+        Sinkhorn-Knopp iterations per batch.
+    n_views : int, default=2
+        Random views of each row per batch (at least 2).
+    corruption_rate : float, default=0.3
+        Fraction of cells of a view replaced by draws from their feature's
+        marginal (also the pretext's views).
+    queue_length : int or "auto", default="auto"
+        Projections of past batches added to the transport problem of each
+        batch. ``"auto"`` keeps ``16 * n_clusters - batch_size`` of them when
+        the batch has fewer than 16 rows per cluster, none otherwise.
+    freeze_prototypes_epochs : int, default=1
+        Epochs at the start of the clustering phase during which the
+        prototypes are not updated.
+    max_epochs : int, default=200
+        Epochs of the clustering phase.
+    batch_size : int, default=256
+        Mini-batch size.
+    lr : float, default=1e-3
+        Learning rate.
+    optimizer : type, default=torch.optim.Adam
+        Optimiser class.
+    module : torch.nn.Module or None, default=None
+        A custom encoder mapping ``(batch, n_features)`` to
+        ``(batch, embedding_dim)``; it is copied, never modified.
+    device : str or torch.device, default="cpu"
+        Where training and inference run, e.g. ``"cuda"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds initialisation, views and batch order. An int makes a CPU fit
+        repeatable.
+    verbose : int, default=0
+        0 silent, 1 one line per epoch, 2 also a progress bar.
+
+    Attributes
+    ----------
+    labels_ : ndarray of shape (n_samples,)
+        Cluster of each training sample: its nearest prototype.
+    module_ : torch.nn.Module
+        The trained network: ``encoder``, ``projector`` and ``prototypes``.
+    device_ : torch.device
+        Device of the fitted network.
+    history_ : dict of skorch.History
+        ``"pretext"`` (when it ran) and ``"cluster"`` phases, one row per
+        epoch with ``train_loss`` and ``dur``.
+    n_iter_ : int
+        Epochs of the clustering phase.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    P2OT : The same network with partial, size-adaptive codes for
+        imbalanced clusters.
+    SCAN : Clustering by agreement with mined nearest neighbours.
+
+    Notes
+    -----
+    ``predict_proba`` is the softmax of the cosine scores at ``temperature``.
+    ``score`` is minus the swapped-prediction loss of the clean rows of ``X``
+    against their own codes, computed over all of ``X``.
+
+    References
+    ----------
+    .. [1] M. Caron, I. Misra, J. Mairal, P. Goyal, P. Bojanowski and
+       A. Joulin, "Unsupervised Learning of Visual Features by Contrasting
+       Cluster Assignments", NeurIPS 2020.
+    .. [2] Y. M. Asano, C. Rupprecht and A. Vedaldi, "Self-labelling via
+       simultaneous clustering and representation learning", ICLR 2020.
+    .. [3] D. Bahri, H. Jiang, Y. Tay and D. Metzler, "SCARF: Self-Supervised
+       Contrastive Learning using Random Feature Corruption", ICLR 2022.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_blobs
+    >>> from sklearn_deepclust import SwAVClustering
+    >>> X, _ = make_blobs(n_samples=200, centers=3, random_state=0)
+    >>> swav = SwAVClustering(n_clusters=3, hidden_dims=(32,), embedding_dim=8,
+    ...                       max_epochs=5, random_state=0).fit(X)
+    >>> swav.predict_proba(X).shape
+    (200, 3)
+    >>> swav.transform(X).shape
+    (200, 8)
+    """
+
+    def __init__(
+        self,
+        n_clusters=8,
+        *,
+        hidden_dims=(512, 512),
+        embedding_dim=128,
+        projection_dim=128,
+        pretext="none",
+        pretext_epochs=100,
+        temperature=0.1,
+        epsilon=0.05,
+        sinkhorn_iters=3,
+        n_views=2,
+        corruption_rate=0.3,
+        queue_length="auto",
+        freeze_prototypes_epochs=1,
+        max_epochs=200,
+        batch_size=256,
+        lr=1e-3,
+        optimizer=torch.optim.Adam,
+        module=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+    ):
+        self.n_clusters = n_clusters
+        self.hidden_dims = hidden_dims
+        self.embedding_dim = embedding_dim
+        self.projection_dim = projection_dim
+        self.pretext = pretext
+        self.pretext_epochs = pretext_epochs
+        self.temperature = temperature
+        self.epsilon = epsilon
+        self.sinkhorn_iters = sinkhorn_iters
+        self.n_views = n_views
+        self.corruption_rate = corruption_rate
+        self.queue_length = queue_length
+        self.freeze_prototypes_epochs = freeze_prototypes_epochs
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.module = module
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def _codes(self, scores, progress):
+        log_plan = sinkhorn_log(scores, self.epsilon, self.sinkhorn_iters)
+        return log_plan.exp() * scores.shape[0]

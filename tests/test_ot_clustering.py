@@ -1,0 +1,193 @@
+"""SwAVClustering and P2OT: their loss, codes, schedule, queue, and clusters recovered."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from _helpers import small_p2ot, small_swav
+from hypothesis import given
+from hypothesis import strategies as st
+from sklearn.datasets import make_blobs
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_deepclust.cluster import progressive_mass, swapped_prediction_loss
+from sklearn_deepclust.cluster._prototypes import (
+    _FeatureQueue,
+    _PrototypeNetwork,
+    _SwappedPredictionLoss,
+)
+from sklearn_deepclust.metrics import cluster_accuracy
+from sklearn_deepclust.nn import make_encoder
+from sklearn_deepclust.ot import sinkhorn_log
+
+BOTH = pytest.mark.parametrize("make", [small_swav, small_p2ot], ids=["SwAV", "P2OT"])
+
+
+def _imbalanced_blobs(seed):
+    X, y = make_blobs(
+        n_samples=[300, 100, 40, 15], n_features=5, cluster_std=0.6, random_state=seed
+    )
+    return StandardScaler().fit_transform(X).astype(np.float32), y
+
+
+def test_swapped_prediction_loss_equals_a_hand_computed_value():
+    scores = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[0.5, 0.5], [0.2, 0.8]]])
+    codes = torch.tensor([[[1.0, 0.0], [0.0, 1.0]], [[0.7, 0.3], [0.0, 0.0]]])
+    log_p = torch.log_softmax(scores / 0.5, dim=-1)
+    # View 0 predicts view 1's codes (its second row carries no mass) and back.
+    expected = -((codes[1] * log_p[0]).sum() + (codes[0] * log_p[1]).sum()) / (1.0 + 2.0)
+    loss = swapped_prediction_loss(scores, codes, temperature=0.5)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_rows_without_transported_mass_do_not_teach_the_network():
+    scores = torch.randn(2, 4, 3, requires_grad=True)
+    codes = torch.softmax(torch.randn(2, 4, 3), dim=-1)
+    codes[:, 2] = 0.0  # row 2 left out of the transport in both views
+    swapped_prediction_loss(scores, codes, temperature=0.1).backward()
+    assert torch.all(scores.grad[:, 2] == 0)
+    assert torch.all(scores.grad[:, [0, 1, 3]].abs().sum(dim=-1) > 0)
+
+
+@given(st.floats(0.0, 1.0), st.floats(0.0, 1.0), st.floats(0.01, 1.0))
+def test_progressive_mass_grows_from_the_initial_mass_to_one(t1, t2, initial):
+    low, high = sorted((t1, t2))
+    assert initial <= progressive_mass(low, initial) <= progressive_mass(high, initial) <= 1.0
+    assert progressive_mass(1.0, initial) == pytest.approx(1.0)
+    assert progressive_mass(0.0, initial) == pytest.approx(
+        initial + (1 - initial) * math.exp(-5), rel=1e-9
+    )
+
+
+def test_queue_keeps_the_newest_rows_and_is_used_only_when_full():
+    queue = _FeatureQueue(length=5, n_views=2, dim=3, device="cpu")
+    batches = [torch.full((2, 2, 3), float(i)) for i in range(3)]
+    queue.push(batches[0])
+    queue.push(batches[1])
+    assert not queue.ready
+    queue.push(batches[2])
+    assert queue.ready
+    assert queue.features[0, :, 0].tolist() == [2.0, 2.0, 1.0, 1.0, 0.0]
+    empty = _FeatureQueue(length=0, n_views=2, dim=3, device="cpu")
+    empty.push(batches[0])
+    assert not empty.ready
+
+
+def test_codes_are_solved_over_the_batch_and_the_queue():
+    torch.manual_seed(0)
+    network = _PrototypeNetwork(make_encoder(4, (8,), 6), 6, 5, n_clusters=3)
+    queue = _FeatureQueue(length=10, n_views=2, dim=5, device="cpu")
+    sizes = []
+
+    def codes(scores, progress):
+        sizes.append(scores.shape[0])
+        return torch.softmax(scores, dim=1)
+
+    loss = _SwappedPredictionLoss(network, codes, 0.1, 2, total_steps=10, queue=queue)
+    for _ in range(3):
+        x = torch.randn(8, 4)
+        loss(network(torch.cat([x, x + 0.1])), None, x)
+    # 8 rows per step: the queue of 10 is full after two steps.
+    assert sizes == [8, 8, 8, 8, 18, 18]
+    assert loss.steps_done == 3
+
+
+def test_queue_length_auto_follows_the_rows_per_cluster():
+    assert small_swav(n_clusters=30, batch_size=256)._queue_length() == 16 * 30 - 256
+    assert small_swav(n_clusters=10, batch_size=256)._queue_length() == 0
+    assert small_swav(n_clusters=30, queue_length=7)._queue_length() == 7
+
+
+def test_swav_codes_are_balanced_sinkhorn_codes():
+    torch.manual_seed(0)
+    scores = torch.nn.functional.normalize(torch.randn(64, 4), dim=1)
+    swav = small_swav(epsilon=0.05, sinkhorn_iters=3)
+    codes = swav._codes(scores, 0.3)
+    torch.testing.assert_close(codes, sinkhorn_log(scores, 0.05, 3).exp() * 64)
+    torch.testing.assert_close(codes.sum(dim=1), torch.ones(64))
+
+
+def test_p2ot_codes_transport_the_scheduled_mass():
+    torch.manual_seed(0)
+    scores = torch.nn.functional.normalize(torch.randn(200, 4), dim=1)
+    p2ot = small_p2ot(initial_mass=0.2, sinkhorn_iters=1000)  # converged
+    for progress in (0.0, 0.5, 1.0):
+        codes = p2ot._codes(scores, progress)
+        mass = progressive_mass(progress, 0.2)
+        assert codes.sum().item() / 200 == pytest.approx(mass, rel=1e-3)
+        assert torch.all(codes.sum(dim=1) <= 1 + 1e-5)
+
+
+def test_prototypes_are_frozen_in_the_first_epochs(blobs):
+    X, _ = blobs
+    start = small_swav(max_epochs=0).fit(X).module_.prototypes.detach()
+    frozen = small_swav(max_epochs=1, freeze_prototypes_epochs=1).fit(X)
+    moved = small_swav(max_epochs=1, freeze_prototypes_epochs=0).fit(X)
+    torch.testing.assert_close(frozen.module_.prototypes.detach(), start)
+    assert not torch.allclose(moved.module_.prototypes.detach(), start)
+    assert not frozen.module_.prototypes_frozen  # released for inference and refits
+
+
+def test_swav_recovers_separated_blobs(blobs):
+    X, y = blobs
+    assert cluster_accuracy(y, small_swav().fit(X).labels_) >= 0.95
+
+
+def test_p2ot_recovers_separated_blobs_for_most_seeds(blobs):
+    """Its cluster sizes are only softly held, so on balanced data it can merge
+    two blobs (it does for seed 0); two seeds of three must recover all four."""
+    X, y = blobs
+    accuracies = [cluster_accuracy(y, small_p2ot(random_state=s).fit(X).labels_) for s in range(3)]
+    assert sum(acc >= 0.95 for acc in accuracies) >= 2, accuracies
+
+
+def test_p2ot_beats_swav_on_imbalanced_blobs():
+    """Equipartition splits the large blob; P2OT's relaxed sizes follow it."""
+    p2ot, swav = [], []
+    for seed in range(3):
+        X, y = _imbalanced_blobs(seed)
+        p2ot.append(cluster_accuracy(y, small_p2ot(random_state=seed).fit(X).labels_))
+        swav.append(cluster_accuracy(y, small_swav(random_state=seed).fit(X).labels_))
+    assert np.mean(p2ot) >= np.mean(swav) + 0.05, (p2ot, swav)
+
+
+@BOTH
+def test_fitted_attributes_and_outputs(blobs, make):
+    X, _ = blobs
+    model = make(max_epochs=3, n_views=3).fit(X)
+    assert model.labels_.shape == (len(X),)
+    assert model.transform(X).shape == (len(X), 8)
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_array_equal(proba.argmax(axis=1), model.predict(X))
+    assert model.n_iter_ == 3 == len(model.history_["cluster"])
+    assert math.isfinite(model.score(X))
+
+
+@BOTH
+def test_same_seed_same_labels_on_cpu(blobs, make):
+    X, _ = blobs
+    first = make(max_epochs=5, random_state=3).fit(X)
+    second = make(max_epochs=5, random_state=3).fit(X)
+    np.testing.assert_array_equal(first.labels_, second.labels_)
+
+
+@BOTH
+def test_training_does_not_read_the_device_once_per_batch(blobs, make, host_reads):
+    X, _ = blobs
+
+    def count_reads(batch_size):
+        for name in host_reads:
+            host_reads[name] = 0
+        make(
+            pretext_epochs=2,
+            max_epochs=3,
+            batch_size=batch_size,
+            queue_length=16,
+            optimizer=torch.optim.SGD,  # Adam reads its CPU step counter
+        ).fit(X)
+        return dict(host_reads)
+
+    few, many = count_reads(200), count_reads(8)  # 2 vs 50 batches per epoch
+    assert few == many
