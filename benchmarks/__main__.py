@@ -2,7 +2,7 @@
 
 Names: ``quality`` (add ``--seeds 0 1 2 --tables digits ...`` and
 ``--families baselines dec scan``), ``imbalanced`` (also ``--ratios 0.01``),
-``engine``, ``scale``, ``neighbors``.
+``engine``, ``scale``, ``neighbors``, ``sinkhorn`` (the codes' share of an epoch).
 Results are also written to ``benchmarks/results/NAME.md``.
 """
 
@@ -15,7 +15,7 @@ RESULTS = Path(__file__).parent / "results"
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("names", nargs="+", choices=["quality", "imbalanced", "engine", "scale", "neighbors"])
+    parser.add_argument("names", nargs="+", choices=["quality", "imbalanced", "engine", "scale", "neighbors", "sinkhorn"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tables", nargs="+", default=None)
     parser.add_argument("--ratios", type=float, nargs="+", default=[0.1, 0.01])
@@ -76,6 +76,10 @@ def main(argv=None):
             from . import engine
 
             text, _ = engine.run(device=args.device)
+        elif name == "sinkhorn":
+            from . import sinkhorn
+
+            text, _ = sinkhorn.run(args.tables or sinkhorn.TABLES, device=args.device)
         elif name == "neighbors":
             from . import neighbors
 

@@ -1,6 +1,7 @@
 """Command line: ``python -m sklearn_deepclust demo`` and ``... fit``.
 
-``demo`` fits k-means, DEC, IDEC and SCAN on scikit-learn's bundled digits and
+``demo`` fits k-means, DEC, IDEC, SCAN, SwAV-style clustering and P²OT on
+scikit-learn's bundled digits and
 prints a table. ``fit`` clusters the numeric columns of a CSV file and writes one
 label per row.
 """
@@ -18,12 +19,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from ._report import markdown_table
-from .cluster import DEC, SCAN
+from .cluster import DEC, P2OT, SCAN, SwAVClustering
 from .metrics import clustering_scores
 
 __all__ = ["main", "make_estimator", "read_numeric_csv", "run_demo"]
 
-METHODS = ("dec", "idec", "kmeans", "scan")
+METHODS = ("dec", "idec", "kmeans", "p2ot", "scan", "swav")
+_PRETEXT_METHODS = {"p2ot": P2OT, "scan": SCAN, "swav": SwAVClustering}
 
 
 class CommandLineError(Exception):
@@ -35,17 +37,19 @@ def make_estimator(method, n_clusters, *, random_state=None, device="cpu", verbo
 
     Parameters
     ----------
-    method : {"dec", "idec", "kmeans", "scan"}
+    method : {"dec", "idec", "kmeans", "p2ot", "scan", "swav"}
         ``"idec"`` is :class:`~sklearn_deepclust.DEC` with
         ``reconstruction_weight=10``; ``"scan"`` is
-        :class:`~sklearn_deepclust.SCAN` with self-labelling.
+        :class:`~sklearn_deepclust.SCAN` with self-labelling; ``"swav"`` is
+        :class:`~sklearn_deepclust.SwAVClustering` and ``"p2ot"``
+        :class:`~sklearn_deepclust.P2OT` (for imbalanced clusters).
     n_clusters : int
     random_state, device, verbose
         Passed on to the estimator (``device`` and ``verbose`` to deep ones).
     **training
         Training overrides for deep estimators (``pretrain_epochs``,
-        ``max_epochs``, ``update_interval``, ...); for SCAN,
-        ``pretrain_epochs`` sets its ``pretext_epochs``.
+        ``max_epochs``, ``update_interval``, ...); for SCAN, SwAV and
+        P2OT, ``pretrain_epochs`` sets their ``pretext_epochs``.
 
     Returns
     -------
@@ -54,10 +58,10 @@ def make_estimator(method, n_clusters, *, random_state=None, device="cpu", verbo
     if method == "kmeans":
         return KMeans(n_clusters, n_init=20, random_state=random_state)
     common = dict(random_state=random_state, device=device, verbose=verbose)
-    if method == "scan":
+    if method in _PRETEXT_METHODS:
         if "pretrain_epochs" in training:
             training["pretext_epochs"] = training.pop("pretrain_epochs")
-        return SCAN(n_clusters, **common, **training)
+        return _PRETEXT_METHODS[method](n_clusters, **common, **training)
     weight = {"dec": 0.0, "idec": 10.0}[method]
     return DEC(n_clusters, reconstruction_weight=weight, **common, **training)
 
@@ -105,7 +109,7 @@ def read_numeric_csv(path):
 
 
 def run_demo(out=None):
-    """Fit k-means, DEC, IDEC and SCAN on the digits table and print their scores."""
+    """Fit k-means and the deep clusterers on the digits table and print their scores."""
     out = sys.stdout if out is None else out
     X, y = load_digits(return_X_y=True)
     X = X / 16.0  # pixel intensities 0..16 -> [0, 1]
@@ -116,6 +120,8 @@ def run_demo(out=None):
         "DEC": make_estimator("dec", 10, random_state=0, **deep),
         "IDEC": make_estimator("idec", 10, random_state=0, **deep),
         "SCAN + self-labelling": make_estimator("scan", 10, random_state=0, **scan),
+        "SwAVClustering": make_estimator("swav", 10, random_state=0, max_epochs=200),
+        "P2OT": make_estimator("p2ot", 10, random_state=0),
     }
     print(
         f"Clustering {X.shape[0]} digits ({X.shape[1]} pixels, 10 classes)\n", file=out, flush=True
@@ -126,15 +132,18 @@ def run_demo(out=None):
         labels = estimator.fit_predict(X)
         seconds = time.perf_counter() - start
         scores = clustering_scores(y, labels)
-        rows.append([name, *(f"{scores[k]:.3f}" for k in ("ACC", "NMI", "ARI")), f"{seconds:.1f}"])
-    print(markdown_table(["method", "ACC", "NMI", "ARI", "fit s"], rows), file=out)
+        cells = (f"{scores[k]:.3f}" for k in ("ACC", "F1", "NMI", "ARI"))
+        rows.append([name, *cells, f"{seconds:.1f}"])
+    print(markdown_table(["method", "ACC", "macro-F1", "NMI", "ARI", "fit s"], rows), file=out)
     print(
         "\nDEC/IDEC: network 64-500-500-2000-10, "
         f"{deep['pretrain_epochs']} pretraining epochs, at most "
         f"{deep['max_epochs']} clustering epochs. SCAN: network 64-512-512-128, "
         f"{scan['pretrain_epochs']} contrastive pretext epochs, "
         f"{scan['max_epochs']} clustering and {scan['self_label_epochs']} "
-        "self-labelling epochs. random_state=0.",
+        "self-labelling epochs. SwAVClustering: 200 epochs without pretext. P2OT: "
+        "its defaults (100 contrastive pretext and 100 clustering epochs). "
+        "random_state=0.",
         file=out,
     )
 
@@ -180,14 +189,16 @@ def build_parser():
         description="Deep clustering with scikit-learn estimators.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="k-means, DEC, IDEC and SCAN on the digits table")
+    commands.add_parser("demo", help="k-means and the deep clusterers on the digits table")
     fit = commands.add_parser("fit", help="cluster the rows of a numeric CSV file")
     fit.add_argument("data", help="CSV file with a header row and numeric columns")
     fit.add_argument("-o", "--output", required=True, help="CSV file to write labels to")
     fit.add_argument("--method", choices=METHODS, default="dec")
     fit.add_argument("--n-clusters", type=int, required=True)
     fit.add_argument(
-        "--pretrain-epochs", type=int, help="autoencoder (DEC, IDEC) or pretext (SCAN) epochs"
+        "--pretrain-epochs",
+        type=int,
+        help="autoencoder (DEC, IDEC) or pretext (SCAN, SwAV, P2OT) epochs",
     )
     fit.add_argument("--max-epochs", type=int)
     fit.add_argument(

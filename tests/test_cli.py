@@ -30,7 +30,7 @@ def read_labels(path):
     return np.array([int(r[0]) for r in rows[1:]])
 
 
-@pytest.mark.parametrize("method", ["dec", "idec", "kmeans", "scan"])
+@pytest.mark.parametrize("method", ["dec", "idec", "kmeans", "scan", "swav", "p2ot"])
 def test_fit_writes_one_label_per_row(blob_csv, tmp_path, method, capsys):
     data, y = blob_csv
     out = tmp_path / "labels.csv"
@@ -40,6 +40,8 @@ def test_fit_writes_one_label_per_row(blob_csv, tmp_path, method, capsys):
         "idec": ["--pretrain-epochs", "150", "--max-epochs", "20"],
         # One batch per epoch on 120 rows: SCAN's heads need more steps.
         "scan": ["--pretrain-epochs", "50", "--max-epochs", "200"],
+        "swav": ["--max-epochs", "200"],
+        "p2ot": ["--pretrain-epochs", "50", "--max-epochs", "200"],
     }[method]
     status = main(
         [
@@ -117,6 +119,8 @@ def test_demo_prints_a_table_of_real_scores(capsys):
         "DEC",
         "IDEC",
         "SCAN + self-labelling",
+        "SwAVClustering",
+        "P2OT",
     ]
     for row in rows:
         accuracy = float(row.split("|")[2])
