@@ -35,7 +35,7 @@ def small_p2ot(**params):
     """A P2OT small and short enough for tests.
 
     Seed 1: with seed 0 it merges two of the four balanced blobs, as its
-    cluster sizes are only softly held (test_p2ot_recovers_separated_blobs_for_most_seeds).
+    cluster sizes are only softly held (it is made for imbalanced clusters).
     """
     defaults = dict(
         embedding_dim=8,

@@ -54,9 +54,10 @@ class P2OT(_OTClusterer):
     :func:`~sklearn_deepclust.ot.relaxed_partial_sinkhorn_log`, a virtual
     cluster absorbing the untransported mass. The network (encoder, projection
     head, cosine prototypes at ``temperature``) is trained by cross-entropy
-    towards these pseudo-labels, swapped between two tabular views and
-    weighted by the mass each row received, so rows left out of the
-    transport do not teach it. As in the paper, which starts from a
+    towards these pseudo-labels, computed on the clean rows and predicted
+    from two corrupted tabular views (the paper swaps them between two image
+    augmentations; ``codes_from="views"``), and weighted by the mass each row
+    received, so rows left out of the transport do not teach it. As in the paper, which starts from a
     self-supervised backbone, the encoder is first pretrained (contrastive by
     default).
 
@@ -93,15 +94,29 @@ class P2OT(_OTClusterer):
         transported mass is 16 % above its target after 50 iterations, 1 %
         after 200, exact after 1000; the schedule only needs it roughly.
     n_views : int, default=2
-        Random views of each row per batch (at least 2).
+        Random views of each row per batch (at least 2 with
+        ``codes_from="views"``).
+    codes_from : {"clean", "views"}, default="clean"
+        Where the pseudo-labels come from: ``"clean"`` solves the transport
+        on the uncorrupted rows and trains every view to predict the result,
+        as SCAN's self-labelling takes its targets from the clean image;
+        ``"views"`` swaps the codes between views, as the paper does with
+        image augmentations. Tabular corruption is no weak augmentation: on
+        the long-tailed optdigits (rho = 0.01, seeds 0 and 1) clean targets
+        raised ACC from 0.47 and 0.53 to 0.57 and 0.61.
     corruption_rate : float, default=0.3
         Fraction of cells of a view replaced by draws from their feature's
         marginal (also the pretext's views).
-    queue_length : int or "auto", default="auto"
+    queue_length : int or "auto", default=0
         Projections of past batches added to the transport problem of each
-        batch (the official implementation's memory). ``"auto"`` keeps
-        ``16 * n_clusters - batch_size`` of them when the batch has fewer
-        than 16 rows per cluster, none otherwise.
+        batch (the official implementation's memory of past logits).
+        ``"auto"`` keeps ``16 * n_clusters - batch_size`` of them when the
+        batch has fewer than 16 rows per cluster, none otherwise. Off by
+        default: a queue of 1024 rows behind batches of 256 made the relaxed
+        transport send nearly all the mass to one cluster within a few epochs
+        in our runs (the queued projections are stale, and unlike SwAV's
+        equipartition nothing holds the sizes firmly); with many clusters,
+        raise ``batch_size`` instead.
     freeze_prototypes_epochs : int, default=1
         Epochs at the start of the clustering phase during which the
         prototypes are not updated.
@@ -192,8 +207,9 @@ class P2OT(_OTClusterer):
         initial_mass=0.1,
         sinkhorn_iters=100,
         n_views=2,
+        codes_from="clean",
         corruption_rate=0.3,
-        queue_length="auto",
+        queue_length=0,
         freeze_prototypes_epochs=1,
         max_epochs=100,
         batch_size=256,
@@ -216,6 +232,7 @@ class P2OT(_OTClusterer):
         self.initial_mass = initial_mass
         self.sinkhorn_iters = sinkhorn_iters
         self.n_views = n_views
+        self.codes_from = codes_from
         self.corruption_rate = corruption_rate
         self.queue_length = queue_length
         self.freeze_prototypes_epochs = freeze_prototypes_epochs

@@ -11,7 +11,9 @@ The network is an encoder, a projection head and ``n_clusters`` prototypes;
 the score of a row for a cluster is the cosine between its projection and
 the prototype. Training shows the network ``n_views`` random tabular views of
 each row; the codes of one view are the targets of the softmax (temperature
-``temperature``) of the others: the swapped prediction of Caron et al.
+``temperature``) of the others, the swapped prediction of Caron et al.
+(``codes_from="views"``), or the codes of the clean row are the targets of
+every view (``codes_from="clean"``).
 """
 
 import math
@@ -77,8 +79,20 @@ class _FreezePrototypes(Callback):
         net.module_.prototypes_frozen = False
 
 
+class _Views(RandomViews):
+    """``batch_inputs``: ``n_views`` random views, after the clean batch when ``with_clean``."""
+
+    def __init__(self, view, n_views, seed, device, with_clean):
+        super().__init__(view, n_views, seed, device)
+        self.with_clean = with_clean
+
+    def __call__(self, x, index):
+        views = super().__call__(x, index)
+        return torch.cat([x, views]) if self.with_clean else views
+
+
 class _FeatureQueue:
-    """The last ``length`` projections of each view, scored with the current prototypes.
+    """The last ``length`` projections of each code source, scored with the current prototypes.
 
     Codes solve a transport problem over the batch; with few rows per
     cluster, equipartition over a batch is a poor constraint, so SwAV adds
@@ -86,9 +100,9 @@ class _FeatureQueue:
     problem. The queue is only used once it is full.
     """
 
-    def __init__(self, length, n_views, dim, device):
+    def __init__(self, length, n_sources, dim, device):
         self.length = length
-        self.features = torch.zeros(n_views, length, dim, device=device)
+        self.features = torch.zeros(n_sources, length, dim, device=device)
         self.n_stored = 0
 
     @property
@@ -96,7 +110,7 @@ class _FeatureQueue:
         return self.length > 0 and self.n_stored >= self.length
 
     def push(self, projections):
-        """Store ``projections`` of shape (n_views, batch, dim), newest first."""
+        """Store ``projections`` of shape (n_sources, batch, dim), newest first."""
         if self.length == 0:
             return
         kept = self.features[:, : max(self.length - projections.shape[1], 0)]
@@ -105,75 +119,90 @@ class _FeatureQueue:
 
 
 class _SwappedPredictionLoss(nn.Module):
-    """Cross-entropy of each view's prediction against the codes of the other views.
+    """Cross-entropy of each view's prediction against codes it did not see.
 
-    For ``V`` views, the loss averages over the ordered pairs of distinct
-    views ``(a, b)`` the cross-entropy between the codes of view ``b`` (soft
-    targets, computed without gradient) and ``softmax(scores_a / temperature)``.
-    Each row's targets are weighted by the mass its codes carry: all ones for
-    balanced codes, the transported fraction for partial ones, so that rows
-    the transport leaves out do not teach the network (P²OT).
+    The network's output holds ``n_chunks`` stacked copies of the batch: the
+    random views, preceded by the clean rows when ``codes_from="clean"``.
+    With ``"views"`` (SwAV) every view's codes are the targets of the other
+    views; with ``"clean"`` the codes of the clean rows are the targets of
+    every view, as SCAN's self-labelling and FixMatch take targets from a
+    weaker augmentation than the one they train on.
 
     ``codes(scores, progress)`` is the estimator's code function; ``progress``
     is the fraction of the phase's training steps done, counted here without
     any host round trip.
     """
 
-    def __init__(self, network, codes, temperature, n_views, total_steps, queue):
+    def __init__(self, network, codes, temperature, n_views, codes_from, total_steps, queue):
         super().__init__()
         self.network = network
         self.codes = codes
         self.temperature = temperature
-        self.n_views = n_views
         self.total_steps = max(total_steps, 1)
         self.queue = queue
         self.steps_done = 0
+        if codes_from == "clean":
+            self.n_chunks, self.sources = n_views + 1, [0]
+            self.pairs = [(view, 0) for view in range(1, n_views + 1)]
+        else:
+            self.n_chunks, self.sources = n_views, list(range(n_views))
+            self.pairs = [(a, b) for a in range(n_views) for b in range(n_views) if a != b]
 
     def forward(self, output, index, x):
         scores, projections = output
-        scores = scores.unflatten(0, (self.n_views, -1))  # (views, batch, K)
+        scores = scores.unflatten(0, (self.n_chunks, -1))  # (chunks, batch, K)
         batch = scores.shape[1]
         progress = min(self.steps_done / self.total_steps, 1.0)
         with torch.no_grad():
             codes = []
-            for view in range(self.n_views):
-                problem = scores[view].detach()
+            for slot, chunk in enumerate(self.sources):
+                problem = scores[chunk].detach()
                 if self.queue.ready:
-                    queued = self.queue.features[view] @ self.network.normalized_prototypes().T
+                    queued = self.queue.features[slot] @ self.network.normalized_prototypes().T
                     problem = torch.cat([problem, queued])
                 codes.append(self.codes(problem, progress)[:batch])
             codes = torch.stack(codes)
-        self.queue.push(projections.detach().unflatten(0, (self.n_views, -1)))
+        sources = projections.detach().unflatten(0, (self.n_chunks, -1))[self.sources]
+        self.queue.push(sources)
         self.steps_done += 1
-        return swapped_prediction_loss(scores, codes, self.temperature)
+        return swapped_prediction_loss(scores, codes, self.temperature, self.pairs)
 
 
-def swapped_prediction_loss(scores, codes, temperature):
-    """Mass-weighted cross-entropy between each view's softmax and the others' codes.
+def swapped_prediction_loss(scores, codes, temperature, pairs=None):
+    """Mass-weighted cross-entropy between predictions and the codes of other views.
+
+    For each pair ``(a, b)``, the softmax of ``scores[a] / temperature`` is
+    compared with the codes ``codes[b]`` (soft targets); the cross-entropies
+    are summed with each row weighted by the mass its codes carry (one for
+    balanced codes, the transported fraction for partial ones), and divided
+    by the total mass, so that rows the transport leaves out do not teach the
+    network (P²OT) and the loss keeps its scale as the mass grows.
 
     Parameters
     ----------
     scores : torch.Tensor of shape (n_views, batch, n_clusters)
         Cosine scores of each view.
-    codes : torch.Tensor of shape (n_views, batch, n_clusters)
-        Target codes of each view; a row sums to the mass it carries (1 for
-        balanced codes, at most 1 for partial ones).
+    codes : torch.Tensor of shape (n_codes, batch, n_clusters)
+        Target codes; a row sums to the mass it carries (1 for balanced
+        codes, at most 1 for partial ones).
     temperature : float
         Softmax temperature of the predictions.
+    pairs : sequence of (int, int) or None, default=None
+        ``(prediction index in scores, target index in codes)``. None is
+        SwAV's swap: every ordered pair of distinct views, with ``codes``
+        indexed like ``scores``.
 
     Returns
     -------
     loss : torch.Tensor (scalar)
     """
-    n_views = scores.shape[0]
+    if pairs is None:
+        n_views = scores.shape[0]
+        pairs = [(a, b) for a in range(n_views) for b in range(n_views) if a != b]
     log_proba = F.log_softmax(scores / temperature, dim=-1)
-    total, weight = 0.0, 0.0
-    for a in range(n_views):
-        for b in range(n_views):
-            if a != b:
-                total = total - (codes[b] * log_proba[a]).sum()
-                weight = weight + codes[b].sum()
-    return total / torch.as_tensor(weight).clamp_min(1e-12)
+    total = sum(-(codes[b] * log_proba[a]).sum() for a, b in pairs)
+    weight = sum(codes[b].sum() for _, b in pairs)
+    return total / weight.clamp_min(1e-12)
 
 
 def sigmoid_rampup(progress):
@@ -197,7 +226,8 @@ class _OTClusterer(DeepClusterer):
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "sinkhorn_iters": [Interval(Integral, 1, None, closed="left")],
-        "n_views": [Interval(Integral, 2, None, closed="left")],
+        "n_views": [Interval(Integral, 1, None, closed="left")],
+        "codes_from": [StrOptions({"views", "clean"})],
         "corruption_rate": [Interval(Real, 0, 1, closed="both")],
         "queue_length": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "freeze_prototypes_epochs": [Interval(Integral, 0, None, closed="left")],
@@ -211,12 +241,20 @@ class _OTClusterer(DeepClusterer):
         evaluation of :meth:`score` uses 1). Rows sum to at most one.
         """
 
+    def _check_views(self):
+        if self.codes_from == "views" and self.n_views < 2:
+            raise ValueError(
+                f"codes_from='views' swaps codes between views and needs n_views >= 2; "
+                f"got n_views={self.n_views}. Use n_views=2 or codes_from='clean'."
+            )
+
     def _queue_length(self):
         if self.queue_length != "auto":
             return self.queue_length
         return max(_ROWS_PER_CLUSTER * self.n_clusters - self.batch_size, 0)
 
     def _fit(self, X, y, *, seed, device):
+        self._check_views()
         n_samples, n_features = X.shape
         encoder = self._build_encoder(n_features, device)
         decoder = None
@@ -241,13 +279,15 @@ class _OTClusterer(DeepClusterer):
         network = _PrototypeNetwork(
             encoder, self._n_features_out, self.projection_dim, self.n_clusters
         ).to(device)
-        queue = _FeatureQueue(self._queue_length(), self.n_views, self.projection_dim, device)
+        n_sources = 1 if self.codes_from == "clean" else self.n_views
+        queue = _FeatureQueue(self._queue_length(), n_sources, self.projection_dim, device)
         steps_per_epoch = math.ceil(n_samples / self.batch_size)
         loss = _SwappedPredictionLoss(
             network,
             self._codes,
             self.temperature,
             self.n_views,
+            self.codes_from,
             total_steps=self.max_epochs * steps_per_epoch,
             queue=queue,
         )
@@ -260,7 +300,7 @@ class _OTClusterer(DeepClusterer):
             max_epochs=self.max_epochs,
             seed=seed + 1,
             callbacks=[_FreezePrototypes(self.freeze_prototypes_epochs)],
-            batch_inputs=RandomViews(view, self.n_views, seed + 1, device),
+            batch_inputs=_Views(view, self.n_views, seed + 1, device, self.codes_from == "clean"),
         )
         self.module_ = network
         self.n_iter_ = len(self.history_["cluster"])

@@ -48,7 +48,13 @@ class SwAVClustering(_OTClusterer):
     sinkhorn_iters : int, default=3
         Sinkhorn-Knopp iterations per batch.
     n_views : int, default=2
-        Random views of each row per batch (at least 2).
+        Random views of each row per batch (at least 2 with
+        ``codes_from="views"``).
+    codes_from : {"views", "clean"}, default="views"
+        Where the targets come from: ``"views"`` is SwAV's swap, the codes
+        of each view are the targets of the other views; ``"clean"`` computes
+        the codes on the uncorrupted rows and makes them the targets of every
+        view (see :class:`P2OT`).
     corruption_rate : float, default=0.3
         Fraction of cells of a view replaced by draws from their feature's
         marginal (also the pretext's views).
@@ -144,6 +150,7 @@ class SwAVClustering(_OTClusterer):
         epsilon=0.05,
         sinkhorn_iters=3,
         n_views=2,
+        codes_from="views",
         corruption_rate=0.3,
         queue_length="auto",
         freeze_prototypes_epochs=1,
@@ -166,6 +173,7 @@ class SwAVClustering(_OTClusterer):
         self.epsilon = epsilon
         self.sinkhorn_iters = sinkhorn_iters
         self.n_views = n_views
+        self.codes_from = codes_from
         self.corruption_rate = corruption_rate
         self.queue_length = queue_length
         self.freeze_prototypes_epochs = freeze_prototypes_epochs
