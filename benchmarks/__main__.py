@@ -15,7 +15,11 @@ RESULTS = Path(__file__).parent / "results"
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks")
-    parser.add_argument("names", nargs="+", choices=["quality", "imbalanced", "engine", "scale", "neighbors", "sinkhorn"])
+    parser.add_argument(
+        "names",
+        nargs="+",
+        choices=["quality", "imbalanced", "engine", "scale", "neighbors", "sinkhorn"],
+    )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tables", nargs="+", default=None)
     parser.add_argument("--ratios", type=float, nargs="+", default=[0.1, 0.01])

@@ -51,9 +51,7 @@ def ot_settings(estimator, n_samples, batch_size=256):
     """Epochs of ``estimator`` (a class) for the iteration budget, capped at its defaults."""
     batches = math.ceil(n_samples / batch_size)
     defaults = estimator().get_params()
-    return {
-        key: min(defaults[key], math.ceil(its / batches)) for key, its in OT_ITERATIONS.items()
-    }
+    return {key: min(defaults[key], math.ceil(its / batches)) for key, its in OT_ITERATIONS.items()}
 
 
 def deep_settings(n_samples, batch_size=256):

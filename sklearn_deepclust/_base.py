@@ -20,7 +20,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._engine import batched_forward, train_phase
-from .nn import check_encoder, make_encoder
+from .nn import check_encoder, make_decoder, make_encoder
+from .pretext import train_pretext
 
 __all__ = ["DeepClusterer"]
 
@@ -197,6 +198,44 @@ class DeepClusterer(
             encoder, embedding_dim = encoder.to(device), self.embedding_dim
         self._n_features_out = embedding_dim
         return encoder
+
+    def _pretrained_encoder(self, X, seed, temperature=0.5):
+        """Build the encoder and train it on the estimator's pretext task.
+
+        For the estimators with ``pretext``, ``pretext_epochs`` and
+        ``corruption_rate`` parameters (see
+        :func:`~sklearn_deepclust.pretext.train_pretext`); starts
+        ``history_`` with the ``"pretext"`` phase when one ran.
+
+        Returns
+        -------
+        encoder : torch.nn.Module
+        features : torch.Tensor
+            The pretext features of ``X`` (what SCAN mines neighbours in).
+        """
+        n_features = X.shape[1]
+        encoder = self._build_encoder(n_features, X.device)
+        decoder = None
+        if self.pretext == "autoencoder":
+            decoder = make_decoder(n_features, self.hidden_dims, self._n_features_out)
+            decoder = decoder.to(X.device)
+        self.history_ = {}
+        history, features = train_pretext(
+            self.pretext,
+            encoder,
+            X,
+            train_phase=self._train_phase,
+            max_epochs=self.pretext_epochs,
+            seed=seed,
+            embedding_dim=self._n_features_out,
+            decoder=decoder,
+            corruption_rate=self.corruption_rate,
+            temperature=temperature,
+            batch_size=self.batch_size,
+        )
+        if history is not None:
+            self.history_["pretext"] = history
+        return encoder, features
 
     def _train_phase(
         self, phase, module, loss, X, *, max_epochs, seed, callbacks=(), batch_inputs=None, lr=None

@@ -57,9 +57,9 @@ class P2OT(_OTClusterer):
     towards these pseudo-labels, computed on the clean rows and predicted
     from two corrupted tabular views (the paper swaps them between two image
     augmentations; ``codes_from="views"``), and weighted by the mass each row
-    received, so rows left out of the transport do not teach it. As in the paper, which starts from a
-    self-supervised backbone, the encoder is first pretrained (contrastive by
-    default).
+    received, so rows left out of the transport do not teach it. As in the
+    paper, which starts from a self-supervised backbone, the encoder is first
+    pretrained (contrastive by default).
 
     Parameters
     ----------

@@ -21,16 +21,16 @@ from abc import abstractmethod
 from numbers import Integral, Real
 
 import torch
-from skorch.callbacks import Callback
 from sklearn.utils._param_validation import Interval, StrOptions
+from skorch.callbacks import Callback
 from torch import nn
 from torch.nn import functional as F
 
 from .._base import DeepClusterer
 from .._engine import batched_forward
 from ..augment import TabularView
-from ..nn import make_decoder, mlp
-from ..pretext import PRETEXT_TASKS, RandomViews, train_pretext
+from ..nn import mlp
+from ..pretext import PRETEXT_TASKS, RandomViews
 
 # Rows per cluster the codes are computed over, below which the queue is used.
 _ROWS_PER_CLUSTER = 16
@@ -255,26 +255,8 @@ class _OTClusterer(DeepClusterer):
 
     def _fit(self, X, y, *, seed, device):
         self._check_views()
-        n_samples, n_features = X.shape
-        encoder = self._build_encoder(n_features, device)
-        decoder = None
-        if self.pretext == "autoencoder":
-            decoder = make_decoder(n_features, self.hidden_dims, self._n_features_out).to(device)
-        self.history_ = {}
-        history, _ = train_pretext(
-            self.pretext,
-            encoder,
-            X,
-            train_phase=self._train_phase,
-            max_epochs=self.pretext_epochs,
-            seed=seed,
-            embedding_dim=self._n_features_out,
-            decoder=decoder,
-            corruption_rate=self.corruption_rate,
-            batch_size=self.batch_size,
-        )
-        if history is not None:
-            self.history_["pretext"] = history
+        n_samples = X.shape[0]
+        encoder, _ = self._pretrained_encoder(X, seed)
 
         network = _PrototypeNetwork(
             encoder, self._n_features_out, self.projection_dim, self.n_clusters

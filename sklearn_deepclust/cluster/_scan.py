@@ -12,8 +12,7 @@ from .._base import DeepClusterer
 from .._engine import batched_forward
 from ..augment import TabularView
 from ..neighbors import mine_neighbors
-from ..nn import make_decoder
-from ..pretext import PRETEXT_TASKS, RandomViews, train_pretext
+from ..pretext import PRETEXT_TASKS, RandomViews
 
 __all__ = ["SCAN", "scan_loss", "self_label_thresholds"]
 
@@ -412,26 +411,7 @@ class SCAN(DeepClusterer):
                 f"n_neighbors={self.n_neighbors} must be smaller than the "
                 f"{n_samples} samples given; use n_neighbors <= {n_samples - 1}."
             )
-        encoder = self._build_encoder(n_features, device)
-        decoder = None
-        if self.pretext == "autoencoder":
-            decoder = make_decoder(n_features, self.hidden_dims, self._n_features_out).to(device)
-        self.history_ = {}
-        history, features = train_pretext(
-            self.pretext,
-            encoder,
-            X,
-            train_phase=self._train_phase,
-            max_epochs=self.pretext_epochs,
-            seed=seed,
-            embedding_dim=self._n_features_out,
-            decoder=decoder,
-            corruption_rate=self.corruption_rate,
-            temperature=self.temperature,
-            batch_size=self.batch_size,
-        )
-        if history is not None:
-            self.history_["pretext"] = history
+        encoder, features = self._pretrained_encoder(X, seed, temperature=self.temperature)
         neighbors = mine_neighbors(features, self.n_neighbors)
         del features
         self.neighbors_ = neighbors.cpu().numpy()
