@@ -120,7 +120,7 @@ def run_demo(out=None):
         "DEC": make_estimator("dec", 10, random_state=0, **deep),
         "IDEC": make_estimator("idec", 10, random_state=0, **deep),
         "SCAN + self-labelling": make_estimator("scan", 10, random_state=0, **scan),
-        "SwAVClustering": make_estimator("swav", 10, random_state=0, max_epochs=200),
+        "SwAVClustering": make_estimator("swav", 10, random_state=0),
         "P2OT": make_estimator("p2ot", 10, random_state=0),
     }
     print(
@@ -141,8 +141,8 @@ def run_demo(out=None):
         f"{deep['max_epochs']} clustering epochs. SCAN: network 64-512-512-128, "
         f"{scan['pretrain_epochs']} contrastive pretext epochs, "
         f"{scan['max_epochs']} clustering and {scan['self_label_epochs']} "
-        "self-labelling epochs. SwAVClustering: 200 epochs without pretext. P2OT: "
-        "its defaults (100 contrastive pretext and 100 clustering epochs). "
+        "self-labelling epochs. SwAVClustering and P2OT: their defaults (100 "
+        "contrastive pretext epochs, then 200 and 100 clustering epochs). "
         "random_state=0.",
         file=out,
     )

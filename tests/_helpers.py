@@ -27,7 +27,9 @@ def small_scan(**params):
 
 def small_swav(**params):
     """A SwAVClustering small and short enough for tests."""
-    defaults = dict(embedding_dim=8, projection_dim=8, max_epochs=40, corruption_rate=0.1)
+    defaults = dict(
+        embedding_dim=8, projection_dim=8, pretext_epochs=20, max_epochs=40, corruption_rate=0.1
+    )
     return SwAVClustering(**{**SMALL_NETWORK, **defaults, **params})
 
 

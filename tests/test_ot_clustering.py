@@ -114,7 +114,7 @@ def test_clean_codes_are_the_targets_of_every_view():
 def test_swapping_codes_needs_two_views(blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="needs n_views >= 2"):
-        small_swav(n_views=1).fit(X)
+        small_swav(n_views=1, codes_from="views").fit(X)
     assert small_p2ot(n_views=1, max_epochs=2).fit(X).labels_.shape == (len(X),)
 
 

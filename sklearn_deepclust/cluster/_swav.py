@@ -19,7 +19,11 @@ class SwAVClustering(_OTClusterer):
     equipartition of Asano et al. [2]_), and the network learns to predict
     the codes of one view from the other views (softmax with temperature
     ``temperature``). Here the prototypes are the clusters (``K =
-    n_clusters``) and the views are tabular (SCARF feature corruption [3]_).
+    n_clusters``), the views are tabular (SCARF feature corruption [3]_),
+    and two defaults depart from the paper for tables: the encoder is first
+    pretrained contrastively, and the codes are computed on the clean rows
+    and predicted from the corrupted views (``codes_from``); the paper's
+    setting is ``pretext="none", codes_from="views"``.
 
     The equipartition suits clusters of similar sizes; for imbalanced data
     use :class:`P2OT`.
@@ -35,10 +39,11 @@ class SwAVClustering(_OTClusterer):
         when ``module`` is given.
     projection_dim : int, default=128
         Width of the projection head's output, where the prototypes live.
-    pretext : {"contrastive", "autoencoder", "none"}, default="none"
-        Optional pretraining of the encoder before the clustering phase (see
+    pretext : {"contrastive", "autoencoder", "none"}, default="contrastive"
+        Pretraining of the encoder before the clustering phase (see
         :func:`~sklearn_deepclust.pretext.train_pretext`). SwAV itself needs
-        none; a contrastive start helps on some tables.
+        none on images; on tables a contrastive start is worth it (see
+        ``codes_from``).
     pretext_epochs : int, default=100
         Epochs of the pretext phase (ignored with ``pretext="none"``).
     temperature : float, default=0.1
@@ -50,11 +55,17 @@ class SwAVClustering(_OTClusterer):
     n_views : int, default=2
         Random views of each row per batch (at least 2 with
         ``codes_from="views"``).
-    codes_from : {"views", "clean"}, default="views"
-        Where the targets come from: ``"views"`` is SwAV's swap, the codes
-        of each view are the targets of the other views; ``"clean"`` computes
-        the codes on the uncorrupted rows and makes them the targets of every
-        view (see :class:`P2OT`).
+    codes_from : {"clean", "views"}, default="clean"
+        Where the targets come from: ``"clean"`` computes the codes on the
+        uncorrupted rows and makes them the targets of every view;
+        ``"views"`` is the paper's swap, the codes of each view are the
+        targets of the other views. Tabular corruption is no mild image
+        augmentation, and codes of corrupted rows are noisy targets: with
+        the benchmark's budgets (seed 0), clean codes after a contrastive
+        pretext reached ACC 0.863 / 0.803 / 0.849 / 0.368 on digits,
+        optdigits, penbased and letter; the paper's setting (swapped views,
+        no pretext) reached 0.812 / 0.709 / 0.210 on digits, optdigits and
+        letter (``benchmarks/README.md``).
     corruption_rate : float, default=0.3
         Fraction of cells of a view replaced by draws from their feature's
         marginal (also the pretext's views).
@@ -130,7 +141,7 @@ class SwAVClustering(_OTClusterer):
     >>> from sklearn_deepclust import SwAVClustering
     >>> X, _ = make_blobs(n_samples=200, centers=3, random_state=0)
     >>> swav = SwAVClustering(n_clusters=3, hidden_dims=(32,), embedding_dim=8,
-    ...                       max_epochs=5, random_state=0).fit(X)
+    ...                       pretext_epochs=5, max_epochs=5, random_state=0).fit(X)
     >>> swav.predict_proba(X).shape
     (200, 3)
     >>> swav.transform(X).shape
@@ -144,13 +155,13 @@ class SwAVClustering(_OTClusterer):
         hidden_dims=(512, 512),
         embedding_dim=128,
         projection_dim=128,
-        pretext="none",
+        pretext="contrastive",
         pretext_epochs=100,
         temperature=0.1,
         epsilon=0.05,
         sinkhorn_iters=3,
         n_views=2,
-        codes_from="views",
+        codes_from="clean",
         corruption_rate=0.3,
         queue_length="auto",
         freeze_prototypes_epochs=1,
