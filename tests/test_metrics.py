@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
+from sklearn.metrics import f1_score
 from sklearn.model_selection import GridSearchCV
 
 from sklearn_deepclust.metrics import (
@@ -15,6 +16,7 @@ from sklearn_deepclust.metrics import (
     cluster_accuracy_scorer,
     gcd_accuracy,
     match_clusters,
+    matched_f1_score,
 )
 
 labels = st.lists(st.integers(0, 4), min_size=1, max_size=40)
@@ -108,3 +110,35 @@ def test_scorer_works_in_grid_search_for_a_clusterer():
     ).fit(X, y)
     assert search.best_params_ == {"n_clusters": 3}
     assert search.best_score_ > 0.95
+
+
+def test_matched_f1_hand_worked_example():
+    # Cluster 7 -> class 0 (3 of its 5 rows), cluster 9 -> class 1; class 2 is never
+    # predicted (F1 0). Class 0: precision 3/5, recall 1 -> 3/4; class 1: 1/1, 1/2 -> 2/3.
+    y_true = [0, 0, 0, 1, 1, 2]
+    y_pred = [7, 7, 7, 9, 7, 7]
+    expected = (3 / 4 + 2 / 3 + 0.0) / 3
+    assert matched_f1_score(y_true, y_pred) == pytest.approx(expected)
+
+
+def test_matched_f1_sees_the_small_class_that_accuracy_hides():
+    y_true = [0] * 95 + [1] * 5
+    merged = [0] * 100
+    assert cluster_accuracy(y_true, merged) == 0.95
+    assert matched_f1_score(y_true, merged) < 0.5
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 3), st.integers(0, 5)), min_size=1, max_size=30),
+    st.permutations(range(6)),
+)
+def test_matched_f1_equals_scikit_learn_after_the_hungarian_renaming(pairs, permutation):
+    y_true, y_pred = map(np.asarray, zip(*pairs))
+    renamed = np.asarray(permutation)[y_pred]
+    mapping = match_clusters(y_true, renamed)
+    mapped = np.array([mapping.get(c, -1) for c in renamed])
+    expected = f1_score(
+        y_true, mapped, labels=np.unique(y_true), average="macro", zero_division=0.0
+    )
+    # (Unlike ACC, F1 can differ between maps that tie on the number of matched rows.)
+    assert matched_f1_score(y_true, renamed) == pytest.approx(expected)
