@@ -42,22 +42,28 @@ def _mean(records, name, method, key):
     return np.mean(values) if values else np.nan
 
 
+def _names(records):
+    """The long-tailed tables present in ``records``, by table then decreasing ratio."""
+    pairs = {(r["table"].split(" rho=")[0], float(r["table"].split("rho=")[1])) for r in records}
+    order = {table: i for i, table in enumerate(TABLES)}
+    pairs = sorted(pairs, key=lambda p: (order.get(p[0], len(order)), p[0], -p[1]))
+    return [table_name(table, ratio) for table, ratio in pairs]
+
+
 def report(records):
     """Markdown table: mean ± std over seeds per (table, ratio, method)."""
     rows = []
-    for table in TABLES:
-        for ratio in RATIOS:
-            name = table_name(table, ratio)
-            for method in METHODS:
-                runs = [r for r in records if r["table"] == name and r["method"] == method]
-                if not runs:
-                    continue
-                cells = [name, method, str(len(runs)), str(runs[0].get("n_samples", ""))]
-                for key in ("ACC", "F1", "NMI", "fit_s"):
-                    values = np.array([r[key] for r in runs])
-                    fmt = "{:.1f} ± {:.1f}" if key == "fit_s" else "{:.3f} ± {:.3f}"
-                    cells.append(fmt.format(values.mean(), values.std()))
-                rows.append(cells)
+    for name in _names(records):
+        for method in METHODS:
+            runs = [r for r in records if r["table"] == name and r["method"] == method]
+            if not runs:
+                continue
+            cells = [name, method, str(len(runs)), str(runs[0].get("n_samples", ""))]
+            for key in ("ACC", "F1", "NMI", "fit_s"):
+                values = np.array([r[key] for r in runs])
+                fmt = "{:.1f} ± {:.1f}" if key == "fit_s" else "{:.3f} ± {:.3f}"
+                cells.append(fmt.format(values.mean(), values.std()))
+            rows.append(cells)
     headers = ["table", "method", "seeds", "n", "ACC", "macro-F1", "NMI", "fit s"]
     return markdown_table(headers, rows)
 

@@ -42,8 +42,8 @@ CLUSTER_ITERATIONS = 1500
 SCAN_ITERATIONS = {"pretext_epochs": 3000, "max_epochs": 3000, "self_label_epochs": 1500}
 
 
-# SwAVClustering and P2OT: clustering-phase budget and P2OT's pretext budget
-# (mini-batches of 256), capped at their default epochs.
+# SwAVClustering and P2OT: clustering-phase and pretext budgets (mini-batches
+# of 256), capped at their default epochs.
 OT_ITERATIONS = {"max_epochs": 2000, "pretext_epochs": 3000}
 
 
@@ -260,8 +260,8 @@ def settings_note():
             f"epochs, clustering <= {s['max_epochs']} epochs, update_interval "
             f"{s['update_interval']}; SCAN pretext {t['pretext_epochs']}, clustering "
             f"{t['max_epochs']}, self-labelling {t['self_label_epochs']} epochs; SwAV "
-            f"{swav['max_epochs']} epochs; P2OT pretext {p2ot['pretext_epochs']}, clustering "
-            f"{p2ot['max_epochs']} epochs"
+            f"pretext {swav['pretext_epochs']}, clustering {swav['max_epochs']} epochs; P2OT "
+            f"pretext {p2ot['pretext_epochs']}, clustering {p2ot['max_epochs']} epochs"
         )
     return (
         "DEC/IDEC: network d-500-500-2000-10, Adam lr 1e-3, batch 256, tol 1e-3, "
@@ -273,7 +273,8 @@ def settings_note():
         "weight 5, threshold 0.99), Adam lr 1e-3, batch 256; the SCAN row is the "
         "same fit as SCAN+SL just before self-labelling; '(input neighbours)' "
         "is SCAN with pretext='none', neighbours mined in the scaled input; "
-        "SwAVClustering and P2OT: their defaults (no pretext for SwAV, contrastive "
-        "for P2OT; 2 views at corruption 0.3, temperature 0.1), Adam lr 1e-3, batch 256; "
+        "SwAVClustering and P2OT: their defaults (contrastive pretext, codes of the "
+        "clean rows as targets of 2 views at corruption 0.3, temperature 0.1), Adam "
+        "lr 1e-3, batch 256; "
         "features min-max scaled to [0, 1] for every method.\n" + "\n".join(f"- {p}" for p in parts)
     )

@@ -68,7 +68,7 @@ def run(tables=TABLES, device="cpu", epochs=3):
                     f"{table} (n={len(X)}, K={k})",
                     name,
                     str(estimator.sinkhorn_iters),
-                    str(estimator._queue_length()),
+                    str(estimator._queue_length(len(X))),
                     f"{seconds / n_epochs:.2f}",
                     f"{1e3 * timer.seconds / timer.calls:.2f}",
                     f"{100 * share:.0f} %",

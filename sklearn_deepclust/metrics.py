@@ -222,7 +222,7 @@ cluster_accuracy_scorer = make_scorer(cluster_accuracy)
 
 
 def clustering_scores(y_true, y_pred):
-    """ACC, NMI and ARI of a clustering in one call.
+    """ACC, macro-F1 after matching, NMI and ARI of a clustering in one call.
 
     Parameters
     ----------

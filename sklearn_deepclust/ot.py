@@ -52,7 +52,9 @@ def _logsumexp_over_samples(log_values, distributed):
 
 def _log_uniform_sample_mass(scores, distributed):
     """``log(1 / n)``, ``n`` the number of samples over all processes."""
-    count = torch.tensor(float(scores.shape[0]), dtype=scores.dtype, device=scores.device)
+    # Filled on the device: a tensor built on the host and copied to a GPU
+    # would synchronise the stream once per batch.
+    count = scores.new_full((), float(scores.shape[0]))
     if distributed:
         dist.all_reduce(count, op=dist.ReduceOp.SUM)
     return -count.log()

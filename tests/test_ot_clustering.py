@@ -119,9 +119,12 @@ def test_swapping_codes_needs_two_views(blobs):
 
 
 def test_queue_length_auto_follows_the_rows_per_cluster():
-    assert small_swav(n_clusters=30, batch_size=256)._queue_length() == 16 * 30 - 256
-    assert small_swav(n_clusters=10, batch_size=256)._queue_length() == 0
-    assert small_swav(n_clusters=30, queue_length=7)._queue_length() == 7
+    assert small_swav(n_clusters=30, batch_size=256)._queue_length(10_000) == 16 * 30 - 256
+    assert small_swav(n_clusters=10, batch_size=256)._queue_length(10_000) == 0
+    assert small_swav(n_clusters=30, queue_length=7)._queue_length(10_000) == 7
+    # Small data: the batch is the data set's size at most, the queue the rest of an epoch.
+    assert small_swav(n_clusters=30, batch_size=256)._queue_length(300) == 300 - 256
+    assert small_swav(n_clusters=30, batch_size=256)._queue_length(100) == 0
 
 
 def test_swav_codes_are_balanced_sinkhorn_codes():

@@ -90,9 +90,11 @@ class P2OT(_OTClusterer):
     sinkhorn_iters : int, default=100
         Scaling iterations of the transport per batch (a fixed number: no
         host synchronisation to test convergence). The unbalanced iterations
-        converge slowly: on a batch of 200 rows at ``epsilon=0.1`` the
-        transported mass is 16 % above its target after 50 iterations, 1 %
-        after 200, exact after 1000; the schedule only needs it roughly.
+        converge slowly at small masses: on 200 random rows and 4 clusters at
+        ``epsilon=0.1``, the mass transported at ``m = 0.106`` (the start of
+        the schedule) overshoots by 35 %, 20 % and 7 % after 50, 100 and 200
+        iterations, at ``m = 0.5`` by 2.3 %, 0.2 % and 0; the schedule only
+        needs it roughly.
     n_views : int, default=2
         Random views of each row per batch (at least 2 with
         ``codes_from="views"``).

@@ -248,10 +248,13 @@ class _OTClusterer(DeepClusterer):
                 f"got n_views={self.n_views}. Use n_views=2 or codes_from='clean'."
             )
 
-    def _queue_length(self):
+    def _queue_length(self, n_samples):
         if self.queue_length != "auto":
             return self.queue_length
-        return max(_ROWS_PER_CLUSTER * self.n_clusters - self.batch_size, 0)
+        batch = min(self.batch_size, n_samples)
+        length = max(_ROWS_PER_CLUSTER * self.n_clusters - batch, 0)
+        # No longer than the rest of an epoch: older rows would repeat this one's.
+        return min(length, n_samples - batch)
 
     def _fit(self, X, y, *, seed, device):
         self._check_views()
@@ -262,7 +265,7 @@ class _OTClusterer(DeepClusterer):
             encoder, self._n_features_out, self.projection_dim, self.n_clusters
         ).to(device)
         n_sources = 1 if self.codes_from == "clean" else self.n_views
-        queue = _FeatureQueue(self._queue_length(), n_sources, self.projection_dim, device)
+        queue = _FeatureQueue(self._queue_length(n_samples), n_sources, self.projection_dim, device)
         steps_per_epoch = math.ceil(n_samples / self.batch_size)
         loss = _SwappedPredictionLoss(
             network,
