@@ -88,32 +88,10 @@ def test_gpu_model_unpickles_on_a_machine_without_gpu(blobs, tmp_path):
     assert "loaded on the CPU" in result.stderr
 
 
-def test_scan_on_gpu_recovers_blobs_without_per_batch_synchronisation(blobs):
+def _synchronisations_during_fit(model, X):
+    """Number of host synchronisations torch's sync debug mode reports during ``fit``."""
     import warnings
 
-    X, y = blobs
-    scan = _helpers.small_scan(device="cuda")
-    torch.cuda.set_sync_debug_mode("warn")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            scan.fit(X)
-    finally:
-        torch.cuda.set_sync_debug_mode("default")
-    synchronisations = [w for w in caught if "synchroniz" in str(w.message)]
-    # Per epoch: one loss read; per fit: mining, head choice, thresholds.
-    n_epochs = sum(len(h) for h in scan.history_.values())
-    assert len(synchronisations) < n_epochs + 40
-    assert cluster_accuracy(y, scan.labels_) >= 0.95
-    assert next(scan.module_.parameters()).is_cuda
-
-
-@pytest.mark.parametrize("make", ["small_swav", "small_p2ot"])
-def test_ot_clusterers_on_gpu_without_per_batch_synchronisation(blobs, make):
-    import warnings
-
-    X, y = blobs
-    model = getattr(_helpers, make)(device="cuda", batch_size=32)  # 13 batches per epoch
     torch.cuda.set_sync_debug_mode("warn")
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -121,9 +99,27 @@ def test_ot_clusterers_on_gpu_without_per_batch_synchronisation(blobs, make):
             model.fit(X)
     finally:
         torch.cuda.set_sync_debug_mode("default")
-    synchronisations = [w for w in caught if "synchroniz" in str(w.message)]
+    return sum("synchroniz" in str(w.message) for w in caught)
+
+
+def test_scan_on_gpu_recovers_blobs_without_per_batch_synchronisation(blobs):
+    X, y = blobs
+    scan = _helpers.small_scan(device="cuda")
+    synchronisations = _synchronisations_during_fit(scan, X)
+    # Per epoch: one loss read; per fit: mining, head choice, thresholds.
+    n_epochs = sum(len(h) for h in scan.history_.values())
+    assert synchronisations < n_epochs + 40
+    assert cluster_accuracy(y, scan.labels_) >= 0.95
+    assert next(scan.module_.parameters()).is_cuda
+
+
+@pytest.mark.parametrize("make", ["small_swav", "small_p2ot"])
+def test_ot_clusterers_on_gpu_without_per_batch_synchronisation(blobs, make):
+    X, y = blobs
+    model = getattr(_helpers, make)(device="cuda", batch_size=32)  # 13 batches per epoch
+    synchronisations = _synchronisations_during_fit(model, X)
     n_epochs = sum(len(h) for h in model.history_.values())
-    assert len(synchronisations) < n_epochs + 20  # one loss read per epoch, a few per fit
+    assert synchronisations < n_epochs + 20  # one loss read per epoch, a few per fit
     # At least three of the four blobs (P2OT's soft sizes may merge two; GPU
     # reductions are not bit-identical to the CPU runs the seeds were checked on).
     assert cluster_accuracy(y, model.labels_) >= 0.7
