@@ -3,6 +3,9 @@
 :func:`make_long_tailed` draws the imbalanced versions of a balanced table
 on which clustering for imbalanced data (P²OT [1]_) is evaluated, following
 the exponential profile of the long-tailed CIFAR benchmarks [2]_.
+:func:`make_ncd_split` hides the labels of chosen classes, the setting of
+novel class discovery [3]_: ``fit(X, y_partial)`` with ``-1`` for the
+unlabelled rows.
 
 References
 ----------
@@ -10,12 +13,15 @@ References
    Transport for Deep Imbalanced Clustering", ICLR 2024.
 .. [2] Y. Cui, M. Jia, T.-Y. Lin, Y. Song and S. Belongie, "Class-Balanced
    Loss Based on Effective Number of Samples", CVPR 2019.
+.. [3] C. Troisemaine, J. Flocon-Cholet, S. Gosselin, A. Reiffers-Masson,
+   S. Vaton and V. Lemaire, "A Practical Approach to Novel Class Discovery
+   in Tabular Data", 2023.
 """
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-__all__ = ["long_tailed_sizes", "make_long_tailed"]
+__all__ = ["long_tailed_sizes", "make_long_tailed", "make_ncd_split"]
 
 
 def long_tailed_sizes(n_max, n_classes, imbalance_ratio):
@@ -102,3 +108,78 @@ def make_long_tailed(X, y, imbalance_ratio, *, random_state=None):
         kept.append(rng.choice(rows, size=sizes[rank], replace=False))
     indices = np.sort(np.concatenate(kept))
     return X[indices], y[indices], indices
+
+
+def make_ncd_split(
+    y, novel_classes=None, *, n_novel=None, labelled_fraction=1.0, random_state=None
+):
+    """Labels for novel class discovery: novel classes hidden, known ones (partly) labelled.
+
+    Every row of a novel class gets ``-1``; each known class keeps the label
+    of a random ``labelled_fraction`` of its rows (at least one) and ``-1``
+    on the rest. With ``labelled_fraction=1`` this is the NCD protocol of the
+    tabular NCD paper [3]_ (all known-class rows labelled, the unlabelled set
+    is the novel classes); below 1 it is generalised category discovery,
+    where the unlabelled set mixes known and novel classes.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Integer class labels, all ``>= 0``.
+    novel_classes : array-like of int or None, default=None
+        The classes to hide. None draws ``n_novel`` of them with
+        ``random_state``.
+    n_novel : int or None, default=None
+        Number of novel classes to draw when ``novel_classes`` is None
+        (at least 1, fewer than the number of classes).
+    labelled_fraction : float in (0, 1], default=1.0
+        Fraction of each known class's rows that keep their label.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the draw of the novel classes and of the labelled rows.
+
+    Returns
+    -------
+    y_partial : ndarray of int of shape (n_samples,)
+        ``y`` with ``-1`` for the unlabelled rows.
+    novel_classes : ndarray of int
+        The hidden classes, sorted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_deepclust.datasets import make_ncd_split
+    >>> y = np.repeat([0, 1, 2, 3], 3)
+    >>> y_partial, novel = make_ncd_split(y, [1, 3])
+    >>> y_partial.tolist(), novel.tolist()
+    ([0, 0, 0, -1, -1, -1, 2, 2, 2, -1, -1, -1], [1, 3])
+    """
+    y = np.asarray(y)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"y must be a 1-D array of integer labels; got dtype {y.dtype}.")
+    if y.size and y.min() < 0:
+        raise ValueError("y must hold class labels >= 0; -1 is the unlabelled marker.")
+    if not 0 < labelled_fraction <= 1:
+        raise ValueError(f"labelled_fraction must be in (0, 1]; got {labelled_fraction}.")
+    classes = np.unique(y)
+    rng = check_random_state(random_state)
+    if novel_classes is None:
+        if n_novel is None or not 1 <= n_novel < len(classes):
+            raise ValueError(
+                f"give novel_classes, or n_novel between 1 and {len(classes) - 1} "
+                f"(y has {len(classes)} classes); got n_novel={n_novel}."
+            )
+        novel_classes = rng.choice(classes, size=n_novel, replace=False)
+    novel_classes = np.unique(np.asarray(novel_classes))
+    unknown = np.setdiff1d(novel_classes, classes)
+    if unknown.size:
+        raise ValueError(f"novel_classes {unknown.tolist()} do not occur in y.")
+    if len(novel_classes) == len(classes):
+        raise ValueError("at least one class must stay known (labelled).")
+    y_partial = np.where(np.isin(y, novel_classes), -1, y)
+    if labelled_fraction < 1:
+        for known in np.setdiff1d(classes, novel_classes):
+            rows = np.flatnonzero(y == known)
+            n_labelled = max(1, int(round(labelled_fraction * len(rows))))
+            hidden = rng.permutation(rows)[n_labelled:]
+            y_partial[hidden] = -1
+    return y_partial, novel_classes

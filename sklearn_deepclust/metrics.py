@@ -27,6 +27,7 @@ __all__ = [
     "gcd_accuracy",
     "match_clusters",
     "matched_f1_score",
+    "novel_class_accuracy",
 ]
 
 
@@ -169,6 +170,39 @@ def matched_f1_score(y_true, y_pred):
             zero_division=0.0,
         )
     )
+
+
+def novel_class_accuracy(y_true, y_pred, novel_classes):
+    """Clustering accuracy on the rows of the novel classes alone (NCD).
+
+    The rows whose true class is in ``novel_classes`` are kept and scored
+    with :func:`cluster_accuracy` (their own Hungarian map), as novel class
+    discovery papers report it; the rows of known classes play no part.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_samples,)
+        True class labels.
+    y_pred : array-like of shape (n_samples,)
+        Predicted labels or clusters.
+    novel_classes : array-like
+        The classes that had no labelled sample during training.
+
+    Returns
+    -------
+    accuracy : float
+
+    Examples
+    --------
+    >>> from sklearn_deepclust.metrics import novel_class_accuracy
+    >>> novel_class_accuracy([0, 0, 1, 1, 2, 2], [0, 0, 7, 7, 5, 7], novel_classes=[1, 2])
+    0.75
+    """
+    y_true, y_pred = _check_labels(y_true, y_pred)
+    novel = np.isin(y_true, np.asarray(novel_classes))
+    if not novel.any():
+        raise ValueError("no row of y_true belongs to novel_classes.")
+    return cluster_accuracy(y_true[novel], y_pred[novel])
 
 
 def gcd_accuracy(y_true, y_pred, known_classes):

@@ -1,11 +1,11 @@
-"""The long-tailed subsampler: exact sizes, seeded, rows kept intact."""
+"""Benchmark data rearrangements: the long-tailed subsampler and the NCD split."""
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sklearn_deepclust.datasets import long_tailed_sizes, make_long_tailed
+from sklearn_deepclust.datasets import long_tailed_sizes, make_long_tailed, make_ncd_split
 
 
 def test_sizes_follow_the_exponential_profile():
@@ -59,3 +59,55 @@ def test_same_seed_same_subsample_and_the_order_of_classes_is_drawn():
 def test_bad_input_is_rejected(y, ratio, message):
     with pytest.raises(ValueError, match=message):
         make_long_tailed(np.zeros((10, 2)), y, ratio)
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    st.lists(st.integers(2, 12), min_size=3, max_size=6),
+    st.floats(0.05, 1.0),
+    st.integers(0, 10_000),
+)
+def test_ncd_split_hides_novel_classes_and_keeps_known_labels_true(counts, fraction, seed):
+    y = np.repeat(np.arange(len(counts)), counts)
+    y_partial, novel = make_ncd_split(y, n_novel=1, labelled_fraction=fraction, random_state=seed)
+    assert len(novel) == 1
+    assert np.all(y_partial[np.isin(y, novel)] == -1)  # no novel label leaks
+    labelled = y_partial != -1
+    np.testing.assert_array_equal(y_partial[labelled], y[labelled])  # never a wrong label
+    for known in np.setdiff1d(np.unique(y), novel):
+        n_rows = np.sum(y == known)
+        expected = max(1, int(round(fraction * n_rows)))
+        assert np.sum(y_partial == known) == expected
+
+
+def test_ncd_split_is_repeatable_and_follows_the_given_classes():
+    y = np.repeat(np.arange(6), 10)
+    first = make_ncd_split(y, n_novel=2, labelled_fraction=0.5, random_state=3)
+    second = make_ncd_split(y, n_novel=2, labelled_fraction=0.5, random_state=3)
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+    y_partial, novel = make_ncd_split(y, novel_classes=[4, 1])
+    assert novel.tolist() == [1, 4]
+    assert sorted(np.unique(y_partial).tolist()) == [-1, 0, 2, 3, 5]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (dict(novel_classes=[7]), "do not occur in y"),
+        (dict(novel_classes=[0, 1, 2]), "at least one class must stay known"),
+        (dict(), "give novel_classes, or n_novel"),
+        (dict(n_novel=3), "give novel_classes, or n_novel"),
+        (dict(novel_classes=[0], labelled_fraction=0.0), "labelled_fraction"),
+    ],
+)
+def test_ncd_split_bad_input_is_rejected(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_ncd_split(np.repeat([0, 1, 2], 4), **kwargs)
+
+
+def test_ncd_split_rejects_labels_that_are_not_integers_or_negative():
+    with pytest.raises(ValueError, match="integer labels"):
+        make_ncd_split(np.array(["a", "b"]), novel_classes=["a"])
+    with pytest.raises(ValueError, match="-1 is the unlabelled marker"):
+        make_ncd_split(np.array([-1, 0, 1]), novel_classes=[1])

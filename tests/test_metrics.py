@@ -17,6 +17,7 @@ from sklearn_deepclust.metrics import (
     gcd_accuracy,
     match_clusters,
     matched_f1_score,
+    novel_class_accuracy,
 )
 
 labels = st.lists(st.integers(0, 4), min_size=1, max_size=40)
@@ -142,3 +143,24 @@ def test_matched_f1_equals_scikit_learn_after_the_hungarian_renaming(pairs, perm
     )
     # (Unlike ACC, F1 can differ between maps that tie on the number of matched rows.)
     assert matched_f1_score(y_true, renamed) == pytest.approx(expected)
+
+
+def test_novel_class_accuracy_scores_only_the_novel_rows():
+    y_true = [0, 0, 1, 1, 2, 2]
+    # Known rows are all wrong, which must not matter; novel rows: one of four wrong.
+    y_pred = [5, 6, 7, 7, 3, 7]
+    assert novel_class_accuracy(y_true, y_pred, novel_classes=[1, 2]) == 0.75
+    with pytest.raises(ValueError, match="no row of y_true belongs"):
+        novel_class_accuracy(y_true, y_pred, novel_classes=[9])
+
+
+@given(st.lists(st.tuples(st.integers(0, 4), st.integers(0, 4)), min_size=1, max_size=30))
+def test_novel_class_accuracy_equals_accuracy_on_the_novel_subset(pairs):
+    y_true, y_pred = map(np.asarray, zip(*pairs))
+    novel = np.array([3, 4])
+    mask = np.isin(y_true, novel)
+    if not mask.any():
+        return
+    assert novel_class_accuracy(y_true, y_pred, novel) == cluster_accuracy(
+        y_true[mask], y_pred[mask]
+    )
