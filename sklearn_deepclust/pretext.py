@@ -115,7 +115,8 @@ class RandomViews:
     """``batch_inputs`` for the engine: ``n_views`` random views, stacked.
 
     For a batch of ``B`` rows the module receives ``n_views * B`` rows: all
-    first views, then all second views, and so on.
+    first views, then all second views, and so on, preceded by the clean
+    batch itself when ``with_clean`` (targets taken from the clean rows).
 
     Parameters
     ----------
@@ -128,16 +129,20 @@ class RandomViews:
         Seeds the views' generator.
     device : torch.device
         Where the generator lives (the data's device).
+    with_clean : bool, default=False
+        Put the unmodified batch first.
     """
 
-    def __init__(self, view, n_views, seed, device):
+    def __init__(self, view, n_views, seed, device, with_clean=False):
         self.view = view
         self.n_views = n_views
+        self.with_clean = with_clean
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(int(seed))
 
     def __call__(self, x, index):
-        return torch.cat([self.view(x, self.generator) for _ in range(self.n_views)])
+        views = [self.view(x, self.generator) for _ in range(self.n_views)]
+        return torch.cat([x, *views] if self.with_clean else views)
 
 
 def train_pretext(

@@ -79,18 +79,6 @@ class _FreezePrototypes(Callback):
         net.module_.prototypes_frozen = False
 
 
-class _Views(RandomViews):
-    """``batch_inputs``: ``n_views`` random views, after the clean batch when ``with_clean``."""
-
-    def __init__(self, view, n_views, seed, device, with_clean):
-        super().__init__(view, n_views, seed, device)
-        self.with_clean = with_clean
-
-    def __call__(self, x, index):
-        views = super().__call__(x, index)
-        return torch.cat([x, views]) if self.with_clean else views
-
-
 class _FeatureQueue:
     """The last ``length`` projections of each code source, scored with the current prototypes.
 
@@ -285,7 +273,9 @@ class _OTClusterer(DeepClusterer):
             max_epochs=self.max_epochs,
             seed=seed + 1,
             callbacks=[_FreezePrototypes(self.freeze_prototypes_epochs)],
-            batch_inputs=_Views(view, self.n_views, seed + 1, device, self.codes_from == "clean"),
+            batch_inputs=RandomViews(
+                view, self.n_views, seed + 1, device, with_clean=self.codes_from == "clean"
+            ),
         )
         self.module_ = network
         self.n_iter_ = len(self.history_["cluster"])

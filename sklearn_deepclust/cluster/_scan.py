@@ -458,7 +458,7 @@ class SCAN(DeepClusterer):
             max_epochs=self.self_label_epochs,
             seed=seed,
             lr=self.self_label_lr,
-            batch_inputs=_CleanAndView(view, seed, X.device),
+            batch_inputs=RandomViews(view, 1, seed, X.device, with_clean=True),
         )
         self.n_iter_ += len(self.history_["self_label"])
 
@@ -477,13 +477,3 @@ class SCAN(DeepClusterer):
         # The kept head reads the embedding already computed: no second encoder pass.
         log_proba = F.log_softmax(self.module_.heads[0](embedding), dim=-1)
         return _dataset_scan_loss(log_proba[None], neighbors, self.entropy_weight)[0]
-
-
-class _CleanAndView(RandomViews):
-    """``batch_inputs``: the clean batch followed by one random view of it."""
-
-    def __init__(self, view, seed, device):
-        super().__init__(view, 1, seed, device)
-
-    def __call__(self, x, index):
-        return torch.cat([x, super().__call__(x, index)])
