@@ -2,6 +2,7 @@
 
 Names: ``quality`` (add ``--seeds 0 1 2 --tables digits ...`` and
 ``--families baselines dec scan``), ``imbalanced`` (also ``--ratios 0.01``),
+``discovery`` (also ``--parts ncd gcd cv``),
 ``engine``, ``scale``, ``neighbors``, ``sinkhorn`` (the codes' share of an epoch).
 Results are also written to ``benchmarks/results/NAME.md``.
 """
@@ -18,7 +19,7 @@ def main(argv=None):
     parser.add_argument(
         "names",
         nargs="+",
-        choices=["quality", "imbalanced", "engine", "scale", "neighbors", "sinkhorn"],
+        choices=["quality", "imbalanced", "discovery", "engine", "scale", "neighbors", "sinkhorn"],
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tables", nargs="+", default=None)
@@ -34,9 +35,15 @@ def main(argv=None):
         ),
     )
     parser.add_argument(
+        "--parts",
+        nargs="+",
+        default=["ncd", "gcd", "cv"],
+        help="discovery: protocols to run (ncd, gcd, cv); default all",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
-        help="quality, imbalanced: rebuild the table from the saved raw results",
+        help="quality, imbalanced, discovery: rebuild the table from the saved raw results",
     )
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
@@ -75,6 +82,18 @@ def main(argv=None):
                     imbalanced.verdict(records),
                     imbalanced.settings_note(),
                 ]
+            )
+        elif name == "discovery":
+            from . import discovery
+
+            raw = RESULTS / "discovery.jsonl"
+            if not args.report_only:
+                for table in args.tables or discovery.TABLES:
+                    for seed in args.seeds:
+                        discovery.run_job(table, seed, raw, args.parts)
+            records = [json.loads(line) for line in raw.read_text().splitlines()]
+            text = "\n\n".join(
+                [discovery.report(records), discovery.verdict(records), discovery.settings_note()]
             )
         elif name == "engine":
             from . import engine

@@ -139,6 +139,7 @@ class DeepClusterer(
             The fitted estimator.
         """
         X = validate_data(self, X, dtype=[np.float32, np.float64], ensure_min_samples=2)
+        y = self._check_fit_targets(X, y)
         self._check_n_clusters(X.shape[0])
         self._check_hidden_dims()
         self._check_optimizer()
@@ -168,6 +169,10 @@ class DeepClusterer(
     def _objective(self, X):
         """Training objective on ``X`` (lower is better), used by :meth:`score`."""
 
+    def _check_fit_targets(self, X, y):
+        """Validate ``y`` for fit; unsupervised estimators ignore it."""
+        return y
+
     def _check_n_clusters(self, n_samples):
         if self.n_clusters > n_samples:
             raise ValueError(
@@ -182,6 +187,10 @@ class DeepClusterer(
                 f"(500, 500, 2000); got {self.hidden_dims!r}."
             )
 
+    def _hidden_dims(self, n_features):
+        """Widths of the default encoder's hidden layers for ``n_features`` inputs."""
+        return tuple(self.hidden_dims)
+
     def _check_optimizer(self):
         if not issubclass(self.optimizer, torch.optim.Optimizer):
             raise ValueError(
@@ -194,7 +203,7 @@ class DeepClusterer(
         if self.module is not None:
             encoder, embedding_dim = check_encoder(self.module, n_features, device)
         else:
-            encoder = make_encoder(n_features, self.hidden_dims, self.embedding_dim)
+            encoder = make_encoder(n_features, self._hidden_dims(n_features), self.embedding_dim)
             encoder, embedding_dim = encoder.to(device), self.embedding_dim
         self._n_features_out = embedding_dim
         return encoder
@@ -217,7 +226,8 @@ class DeepClusterer(
         encoder = self._build_encoder(n_features, X.device)
         decoder = None
         if self.pretext == "autoencoder":
-            decoder = make_decoder(n_features, self.hidden_dims, self._n_features_out)
+            hidden_dims = self._hidden_dims(n_features)
+            decoder = make_decoder(n_features, hidden_dims, self._n_features_out)
             decoder = decoder.to(X.device)
         self.history_ = {}
         history, features = train_pretext(

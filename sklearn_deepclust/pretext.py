@@ -34,6 +34,7 @@ __all__ = [
     "ContrastiveNetwork",
     "RandomViews",
     "info_nce_loss",
+    "supervised_contrastive_loss",
     "train_pretext",
 ]
 
@@ -75,6 +76,56 @@ def info_nce_loss(z_a, z_b, temperature=0.5):
     rows = torch.arange(batch, device=z.device)
     positives = torch.cat([rows + batch, rows])
     return F.cross_entropy(similarity, positives)
+
+
+def supervised_contrastive_loss(z, labels, temperature=0.07):
+    """SupCon loss of Khosla et al. [3]_ over the labelled rows of a batch.
+
+    Every labelled row is an anchor whose positives are the other labelled
+    rows of its class and whose contrast set is every other labelled row;
+    rows with a negative label (unlabelled) take no part. Computed with
+    masks on the device: no value is read back to the host.
+
+    Parameters
+    ----------
+    z : torch.Tensor of shape (n_rows, dim)
+        Projections (normalised here), e.g. two views of a batch stacked.
+    labels : torch.Tensor of shape (n_rows,)
+        Class index of each row, ``-1`` for unlabelled rows.
+    temperature : float, default=0.07
+        Softmax temperature (SupCon's).
+
+    Returns
+    -------
+    loss : torch.Tensor (scalar)
+        Mean over the anchors that have a positive; 0 when none has.
+
+    References
+    ----------
+    .. [3] P. Khosla et al., "Supervised Contrastive Learning", NeurIPS 2020.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_deepclust.pretext import supervised_contrastive_loss
+    >>> z = torch.tensor([[1.0, 0.0], [1.0, 0.1], [0.0, 1.0], [0.1, 1.0]])
+    >>> same = supervised_contrastive_loss(z, torch.tensor([0, 0, 1, 1]), 0.1)
+    >>> crossed = supervised_contrastive_loss(z, torch.tensor([0, 1, 0, 1]), 0.1)
+    >>> bool(same < crossed)
+    True
+    """
+    z = F.normalize(z, dim=1)
+    labelled = labels >= 0
+    itself = torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
+    excluded = itself | ~labelled[None, :]
+    # A large finite value rather than -inf keeps unlabelled anchors' rows finite.
+    similarity = (z @ z.T / temperature).masked_fill(excluded, -1e4)
+    log_prob = similarity - torch.logsumexp(similarity, dim=1, keepdim=True)
+    positive = (labels[:, None] == labels[None, :]) & ~excluded & labelled[:, None]
+    n_positive = positive.sum(1)
+    per_anchor = -(log_prob * positive).sum(1) / n_positive.clamp_min(1)
+    has_positive = (n_positive > 0).to(z.dtype)
+    return (per_anchor * has_positive).sum() / has_positive.sum().clamp_min(1)
 
 
 class ContrastiveNetwork(nn.Module):

@@ -48,3 +48,29 @@ def small_p2ot(**params):
         random_state=1,
     )
     return P2OT(**{**SMALL_NETWORK, **defaults, **params})
+
+
+def small_pbn(**params):
+    """A PBN small and short enough for tests."""
+    from sklearn_deepclust.discovery import PBN
+
+    defaults = dict(
+        hidden_dims=(32,), embedding_dim=8, batch_size=64, max_epochs=40, random_state=0
+    )
+    return PBN(**{**defaults, **params})
+
+
+def small_gmmgcd(**params):
+    """A GMMGCD small and short enough for tests."""
+    from sklearn_deepclust.discovery import GMMGCD
+
+    defaults = dict(
+        hidden_dims=(32,),
+        embedding_dim=8,
+        projection_dim=16,
+        batch_size=64,
+        max_epochs=30,
+        corruption_rate=0.1,
+        random_state=0,
+    )
+    return GMMGCD(**{**defaults, **params})

@@ -1,0 +1,356 @@
+"""Novel class discovery: NCD k-means, PBN, GMMGCD and the number of novel classes."""
+
+import pickle
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from _helpers import small_gmmgcd, small_pbn
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.cluster import KMeans
+from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import GaussianMixture
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_deepclust.discovery import (
+    GMMGCD,
+    NCDKMeans,
+    estimate_n_novel_clusters,
+    ncd_kmeans,
+)
+from sklearn_deepclust.discovery._mixture import (
+    GaussianMixtureState,
+    initial_state,
+    known_class_split_evidence,
+    semi_supervised_em,
+    split_and_merge,
+)
+from sklearn_deepclust.metrics import gcd_accuracy, novel_class_accuracy
+from sklearn_deepclust.pretext import supervised_contrastive_loss
+
+
+@pytest.fixture
+def hidden_blobs():
+    """Six separated blobs; classes 3, 4, 5 have no label (NCD: unlabelled = novel)."""
+    X, y = make_blobs(600, n_features=6, centers=6, cluster_std=0.7, random_state=3)
+    X = StandardScaler().fit_transform(X).astype(np.float32)
+    return X, y, np.where(y < 3, y, -1)
+
+
+@pytest.fixture
+def gcd_blobs(hidden_blobs):
+    """The same blobs with half of the known classes' samples unlabelled too (GCD)."""
+    X, y, _ = hidden_blobs
+    half = np.random.RandomState(0).rand(len(y)) < 0.5
+    return X, y, np.where((y < 3) & half, y, -1)
+
+
+FAST_ESTIMATORS = pytest.mark.parametrize(
+    "make",
+    [lambda **p: NCDKMeans(**{"random_state": 0, **p}), small_pbn, small_gmmgcd],
+    ids=["NCDKMeans", "PBN", "GMMGCD"],
+)
+
+
+def _n_novel(make, n):
+    """The estimator's own way of being told the number of novel classes."""
+    probe = make()
+    return {"n_clusters": 3 + n} if isinstance(probe, GMMGCD) else {"n_novel_clusters": n}
+
+
+# ------------------------------------------------------------ conventions
+@FAST_ESTIMATORS
+def test_known_classes_kept_and_novel_ones_found(hidden_blobs, make):
+    X, y, y_partial = hidden_blobs
+    model = make(**_n_novel(make, 3)).fit(X, y_partial)
+    assert model.n_clusters_ == 6 and model.n_novel_clusters_ == 3
+    assert model.classes_.tolist() == [0, 1, 2, 3, 4, 5]
+    known = y < 3
+    assert np.mean(model.labels_[known] == y[known]) >= 0.99
+    assert novel_class_accuracy(y, model.labels_, [3, 4, 5]) >= 0.95
+    # New labels are never known ones.
+    assert set(model.labels_[~known]) <= {3, 4, 5}
+    np.testing.assert_array_equal(model.predict(X), model.labels_)
+
+
+@FAST_ESTIMATORS
+def test_new_labels_start_after_the_largest_known_label(hidden_blobs, make):
+    X, y, _ = hidden_blobs
+    relabelled = np.select([y == 0, y == 1, y == 2], [7, 20, 3], default=-1)
+    model = make(**_n_novel(make, 3)).fit(X, relabelled)
+    assert model.known_classes_.tolist() == [3, 7, 20]
+    assert model.classes_.tolist() == [3, 7, 20, 21, 22, 23]
+    assert set(model.predict(X)) == {3, 7, 20, 21, 22, 23}
+
+
+@FAST_ESTIMATORS
+@pytest.mark.parametrize(
+    ("y_bad", "message"),
+    [
+        (lambda y: np.full_like(y, -1), "no labelled sample"),
+        (lambda y: np.where(y < 3, y, -1).astype(str), "Unknown label type"),
+        (lambda y: np.where(y < 3, y + 0.5, -1), "integer class labels"),
+        (lambda y: np.where(y < 3, y, -2), "labels >= 0 and -1"),
+        (lambda y: y[:-1], "one label per sample"),
+        (lambda y: None, "requires y to be passed"),
+    ],
+    ids=["all-unlabelled", "strings", "fractions", "below-minus-one", "short", "none"],
+)
+def test_bad_labels_are_rejected_with_a_clear_error(hidden_blobs, make, y_bad, message):
+    X, y, _ = hidden_blobs
+    with pytest.raises(ValueError, match=message):
+        make().fit(X, y_bad(y))
+
+
+def test_gmmgcd_rejects_fewer_clusters_than_known_classes(hidden_blobs):
+    X, _, y_partial = hidden_blobs
+    with pytest.raises(ValueError, match="smaller than the 3 known classes"):
+        small_gmmgcd(n_clusters=2).fit(X, y_partial)
+
+
+@pytest.mark.parametrize("make", [lambda **p: NCDKMeans(**p), small_pbn], ids=["NCDKMeans", "PBN"])
+def test_more_novel_clusters_than_unlabelled_samples_is_rejected(hidden_blobs, make):
+    X, y, _ = hidden_blobs
+    y_partial = np.where(np.arange(len(y)) < 595, y, -1)
+    with pytest.raises(ValueError, match="n_novel_clusters=6 is larger than the 5 unlabelled"):
+        make(n_novel_clusters=6).fit(X, y_partial)
+
+
+def test_no_unlabelled_sample_means_no_novel_cluster(hidden_blobs):
+    X, y, _ = hidden_blobs
+    model = NCDKMeans(random_state=0).fit(X, y)
+    assert model.n_novel_clusters_ == 0
+    assert np.mean(model.labels_ == y) >= 0.99
+
+
+# ---------------------------------------------------------------- NCD k-means
+def test_ncd_kmeans_keeps_known_centroids_fixed():
+    X, _ = make_blobs(300, centers=5, random_state=1)
+    X = torch.tensor(X, dtype=torch.float32)
+    known = torch.tensor([[100.0, 100.0], [-100.0, 50.0]])  # far from every sample
+    generator = torch.Generator().manual_seed(0)
+    centroids, inertia, _ = ncd_kmeans(X, known, 5, generator=generator)
+    torch.testing.assert_close(centroids[:2], known)
+    assert centroids.shape == (7, 2)
+    # With the known centroids out of reach, the novel ones are plain k-means:
+    # scikit-learn's KMeans is the reference.
+    reference = KMeans(5, n_init=10, random_state=0).fit(X.numpy())
+    labels = torch.cdist(X, centroids[2:]).argmin(1).numpy()
+    assert adjusted_rand_score(reference.labels_, labels) >= 0.99
+    assert inertia == pytest.approx(reference.inertia_, rel=1e-3)
+
+
+def test_ncd_kmeans_is_repeatable_with_the_same_generator():
+    X = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
+    runs = [
+        ncd_kmeans(X, X[:1], 4, n_init=3, generator=torch.Generator().manual_seed(5))[0]
+        for _ in range(2)
+    ]
+    torch.testing.assert_close(runs[0], runs[1])
+
+
+def test_ncd_kmeans_in_a_pipeline_on_a_pbn_embedding(hidden_blobs):
+    X, y, y_partial = hidden_blobs
+    pipe = make_pipeline(small_pbn(n_novel_clusters=3), NCDKMeans(3, random_state=0))
+    labels = pipe.fit(X, y_partial).predict(X)
+    assert novel_class_accuracy(y, labels, [3, 4, 5]) >= 0.95
+
+
+# ---------------------------------------------------- number of novel classes
+@pytest.mark.parametrize("n_classes", [2, 4, 7])
+def test_estimate_n_novel_clusters_on_separated_blobs(n_classes):
+    X, _ = make_blobs(
+        100 * n_classes, centers=n_classes, cluster_std=0.4, center_box=(-20, 20), random_state=0
+    )
+    estimate, scores = estimate_n_novel_clusters(X, max_clusters=10, random_state=0)
+    assert estimate == n_classes
+    assert sorted(scores) == list(range(2, 11))
+
+
+def test_estimate_n_novel_clusters_rejects_too_few_samples():
+    with pytest.raises(ValueError, match="at least 3 samples"):
+        estimate_n_novel_clusters(np.zeros((2, 2)))
+
+
+@FAST_ESTIMATORS
+def test_number_of_novel_classes_is_estimated_when_not_given(hidden_blobs, make):
+    X, _, y_partial = hidden_blobs
+    model = make().fit(X, y_partial)
+    assert model.n_novel_clusters_ == 3
+
+
+# ------------------------------------------------------------------ the GMM
+def _random_state(X, n_components, seed):
+    rng = np.random.RandomState(seed)
+    return (
+        np.full(n_components, 1 / n_components),
+        X[rng.choice(len(X), n_components, replace=False)],
+        np.ones((n_components, X.shape[1])),
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_em_without_labels_is_scikit_learns_gaussian_mixture(seed):
+    X, _ = make_blobs(500, n_features=3, centers=4, random_state=seed)
+    weights, means, variances = _random_state(X, 4, seed)
+    reference = GaussianMixture(
+        4,
+        covariance_type="diag",
+        weights_init=weights,
+        means_init=means,
+        precisions_init=1 / variances,
+        reg_covar=1e-6,
+        tol=1e-3,
+        max_iter=100,
+    ).fit(X)
+    start = GaussianMixtureState(*(torch.tensor(a) for a in (weights, means, variances)))
+    state, log_resp, log_likelihood, converged = semi_supervised_em(
+        torch.tensor(X), torch.full((500,), -1), start, tol=1e-3, reg_covar=1e-6
+    )
+    assert converged == reference.converged_
+    assert log_likelihood == pytest.approx(reference.lower_bound_, rel=1e-9)
+    np.testing.assert_allclose(state.means.numpy(), reference.means_, rtol=1e-8)
+    np.testing.assert_allclose(state.variances.numpy(), reference.covariances_, rtol=1e-8)
+    np.testing.assert_allclose(state.weights.numpy(), reference.weights_, rtol=1e-8)
+    np.testing.assert_array_equal(log_resp.argmax(1).numpy(), reference.predict(X))
+
+
+def test_em_keeps_labelled_samples_in_their_class():
+    X, y = make_blobs(300, n_features=2, centers=3, random_state=0)
+    X = torch.tensor(X)
+    codes = torch.full((300,), -1)
+    codes[:30] = (torch.tensor(y[:30]) + 1) % 3  # deliberately "wrong" labels
+    start = initial_state(X, torch.tensor(y), 3, 1e-6)
+    _, log_resp, _, _ = semi_supervised_em(X, codes, start)
+    resp = log_resp.exp()
+    np.testing.assert_array_equal(resp[:30].argmax(1).numpy(), codes[:30].numpy())
+    assert torch.all(resp[:30].max(1).values == 1.0)
+    torch.testing.assert_close(resp.sum(1), torch.ones(300, dtype=resp.dtype))
+
+
+def _moves_until_stable(X, codes, n_known, n_components, seed=0):
+    generator = torch.Generator().manual_seed(seed)
+    thresholds = known_class_split_evidence(X, codes, n_known, generator=generator)
+    assignment = torch.where(codes >= 0, codes, torch.randint(n_known, n_components, codes.shape))
+    for _ in range(10):
+        state = initial_state(X, assignment, n_components, 1e-6)
+        _, log_resp, _, _ = semi_supervised_em(X, codes, state)
+        assignment, n_components, moves = split_and_merge(
+            X, codes, log_resp, n_known, generator=generator, thresholds=thresholds
+        )
+        if moves["splits"] == moves["merges"] == 0:
+            break
+    return n_components
+
+
+@pytest.mark.parametrize("start", [4, 5, 12])
+def test_split_and_merge_recovers_the_number_of_blobs(start):
+    X, y = make_blobs(900, n_features=4, centers=8, cluster_std=0.5, random_state=4)
+    X = torch.tensor(X)
+    codes = torch.tensor(np.where((y < 3) & (np.arange(900) % 2 == 0), y, -1))
+    assert _moves_until_stable(X, codes, 3, start) == 8
+
+
+# -------------------------------------------------------------- GMMGCD / PBN
+def test_gmmgcd_finds_known_and_novel_classes_among_unlabelled_samples(gcd_blobs):
+    X, y, y_partial = gcd_blobs
+    model = small_gmmgcd().fit(X, y_partial)
+    unlabelled = y_partial < 0
+    scores = gcd_accuracy(y[unlabelled], model.labels_[unlabelled], known_classes=[0, 1, 2])
+    assert model.n_clusters_ == 6
+    assert scores["old"] >= 0.98 and scores["new"] >= 0.95
+    proba = model.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-5)
+    np.testing.assert_array_equal(model.classes_[proba.argmax(1)], model.labels_)
+    assert model.split_merge_history_[-1]["n_clusters"] == 6
+
+
+def test_pbn_loss_weights_change_what_the_embedding_keeps(hidden_blobs):
+    X, _, y_partial = hidden_blobs
+    only_reconstruction = small_pbn(classification_weight=0.0, n_novel_clusters=3)
+    only_classification = small_pbn(classification_weight=1.0, n_novel_clusters=3)
+    a = only_reconstruction.fit(X, y_partial).history_["training"][-1, "train_loss"]
+    b = only_classification.fit(X, y_partial).history_["training"][-1, "train_loss"]
+    assert a != b
+    # With the classifier alone the known classes are told apart almost surely.
+    known = y_partial >= 0
+    assert np.mean(only_classification.labels_[known] == y_partial[known]) >= 0.99
+
+
+@FAST_ESTIMATORS
+def test_same_seed_same_labels(hidden_blobs, make):
+    X, _, y_partial = hidden_blobs
+    first = make(random_state=7).fit(X, y_partial).labels_
+    second = make(random_state=7).fit(X, y_partial).labels_
+    np.testing.assert_array_equal(first, second)
+
+
+# --------------------------------------------- scikit-learn integration
+@FAST_ESTIMATORS
+def test_clone_pickle_and_pandas(hidden_blobs, make):
+    X, y, y_partial = hidden_blobs
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    model = make(**_n_novel(make, 3)).set_output(transform="pandas").fit(frame, y_partial)
+    assert clone(model).get_params() == model.get_params()
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.predict(frame), model.predict(frame))
+    out = model.transform(frame)
+    assert isinstance(out, pd.DataFrame)
+    assert list(out.columns) == list(model.get_feature_names_out())
+    assert model.feature_names_in_.tolist() == list(frame.columns)
+
+
+def test_supervised_contrastive_loss_matches_a_direct_computation():
+    generator = torch.Generator().manual_seed(0)
+    z = torch.randn(12, 5, generator=generator, dtype=torch.float64)
+    labels = torch.tensor([0, 0, 1, 1, 2, -1, 0, 1, -1, 2, -1, 0])
+    z_n = torch.nn.functional.normalize(z, dim=1)
+    losses = []
+    for i in range(12):
+        if labels[i] < 0:
+            continue
+        others = [j for j in range(12) if j != i and labels[j] >= 0]
+        positives = [j for j in others if labels[j] == labels[i]]
+        if not positives:
+            continue
+        logits = torch.stack([z_n[i] @ z_n[j] / 0.1 for j in others])
+        log_prob = logits - torch.logsumexp(logits, 0)
+        losses.append(-torch.stack([log_prob[others.index(j)] for j in positives]).mean())
+    expected = torch.stack(losses).mean()
+    torch.testing.assert_close(supervised_contrastive_loss(z, labels, 0.1), expected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**16), st.integers(4, 30))
+def test_supervised_contrastive_loss_is_finite_and_ignores_unlabelled_rows(seed, n_rows):
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(n_rows, 4, generator=generator)
+    labels = torch.randint(-1, 3, (n_rows,), generator=generator)
+    loss = supervised_contrastive_loss(z, labels)
+    assert torch.isfinite(loss) and loss >= 0
+    # Moving unlabelled rows changes nothing.
+    moved = torch.where((labels < 0)[:, None], torch.randn_like(z), z)
+    torch.testing.assert_close(supervised_contrastive_loss(moved, labels), loss)
+
+
+@FAST_ESTIMATORS
+def test_predict_novel_chooses_among_discovered_classes_only(hidden_blobs, make):
+    X, y, y_partial = hidden_blobs
+    model = make(**_n_novel(make, 3)).fit(X, y_partial)
+    novel_only = model.predict_novel(X)
+    assert set(novel_only) <= {3, 4, 5}
+    # Samples of novel classes get the same answer either way here.
+    novel = y >= 3
+    assert np.mean(novel_only[novel] == model.predict(X)[novel]) >= 0.99
+
+
+def test_predict_novel_without_novel_clusters_is_rejected(hidden_blobs):
+    X, y, _ = hidden_blobs
+    model = NCDKMeans(random_state=0).fit(X, y)
+    with pytest.raises(ValueError, match="no novel cluster"):
+        model.predict_novel(X)
