@@ -33,7 +33,7 @@ test-all: $(VENV)/.installed
 	$(PY) -m pytest -n 2
 
 bench: $(VENV)/.installed-bench
-	$(PY) -m benchmarks quality imbalanced engine scale neighbors sinkhorn
+	$(PY) -m benchmarks quality imbalanced discovery engine scale neighbors sinkhorn
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check sklearn_deepclust tests benchmarks examples

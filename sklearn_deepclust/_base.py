@@ -74,6 +74,13 @@ def to_tensor(X, device):
     return torch.from_numpy(X).to(device)
 
 
+def validated_tensor(estimator, X):
+    """``X`` checked against a fitted estimator, as float32 on its ``device_``."""
+    check_is_fitted(estimator)
+    X = validate_data(estimator, X, dtype=[np.float32, np.float64], reset=False)
+    return to_tensor(X, estimator.device_)
+
+
 class _SerializedModule:
     """A torch module stored as bytes, so that pickles load on any device."""
 
@@ -283,9 +290,7 @@ class DeepClusterer(
                 value.eval()
 
     def _validated_tensor(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        return to_tensor(X, self.device_)
+        return validated_tensor(self, X)
 
     def _predict_tensor(self, X_tensor):
         log_proba = batched_forward(self._cluster_log_proba, X_tensor, self.batch_size)

@@ -109,12 +109,25 @@ def test_module_entry_point_exits_non_zero_on_error(tmp_path):
     assert result.stderr.startswith("error: ")
 
 
+def _markdown_tables(text):
+    """The body rows of each markdown table in ``text``, as lists of cells."""
+    tables, current = [], None
+    for line in text.splitlines():
+        if line.startswith("|"):
+            if current is None:
+                current = []
+                tables.append(current)
+            current.append([cell.strip() for cell in line.strip("|").split("|")])
+        else:
+            current = None
+    return [table[2:] for table in tables]  # drop header and separator
+
+
 @pytest.mark.slow
 def test_demo_prints_a_table_of_real_scores(capsys):
     assert main(["demo"]) == 0
-    out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith("| ")][1:]
-    assert [row.split("|")[1].strip() for row in rows] == [
+    clustering, ncd, gcd = _markdown_tables(capsys.readouterr().out)
+    assert [row[0] for row in clustering] == [
         "KMeans (n_init=20)",
         "DEC",
         "IDEC",
@@ -122,9 +135,17 @@ def test_demo_prints_a_table_of_real_scores(capsys):
         "SwAVClustering",
         "P2OT",
     ]
-    for row in rows:
-        accuracy = float(row.split("|")[2])
-        assert 0.6 < accuracy <= 1.0
+    for row in clustering:
+        assert 0.6 < float(row[1]) <= 1.0
+    # The discovery section: novel-class accuracy of digits 5-9 and the
+    # number of novel classes found, then GCD all/old/new.
+    assert [row[0] for row in ncd] == ["KMeans (K=10, no labels)", "NCDKMeans", "PBN"]
+    for row in ncd:
+        assert 0.4 < float(row[1]) <= 1.0
+    assert all(1 <= int(row[2]) <= 30 for row in ncd[1:])
+    assert [row[0] for row in gcd] == ["KMeans (K=10, no labels)", "GMMGCD (K estimated)"]
+    for row in gcd:
+        assert all(0.5 < float(cell) <= 1.0 for cell in row[1:4])
 
 
 def test_blank_lines_in_the_csv_are_ignored(tmp_path):

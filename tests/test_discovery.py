@@ -354,3 +354,18 @@ def test_predict_novel_without_novel_clusters_is_rejected(hidden_blobs):
     model = NCDKMeans(random_state=0).fit(X, y)
     with pytest.raises(ValueError, match="no novel cluster"):
         model.predict_novel(X)
+
+
+def test_estimate_with_labelled_samples_counts_a_novel_class_near_a_known_one():
+    # GCD: unlabelled rows of 2 known and 3 novel blobs; the labelled rows
+    # anchor the known ones, so only the novel ones are counted.
+    X, y = make_blobs(
+        700, n_features=3, centers=7, cluster_std=0.4, center_box=(-15, 15), random_state=5
+    )
+    labelled = (y < 4) & (np.arange(700) % 2 == 0)
+    unlabelled = ~labelled & ~np.isin(y, [2, 3])  # known classes 2, 3: all labelled
+    estimate, scores = estimate_n_novel_clusters(
+        X[unlabelled], X_known=X[labelled], y_known=y[labelled], max_clusters=8, random_state=0
+    )
+    assert estimate == 3
+    assert min(scores) == 1

@@ -88,7 +88,7 @@ def test_gpu_model_unpickles_on_a_machine_without_gpu(blobs, tmp_path):
     assert "loaded on the CPU" in result.stderr
 
 
-def _synchronisations_during_fit(model, X):
+def _synchronisations_during_fit(model, X, y=None):
     """Number of host synchronisations torch's sync debug mode reports during ``fit``."""
     import warnings
 
@@ -96,7 +96,7 @@ def _synchronisations_during_fit(model, X):
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            model.fit(X)
+            model.fit(X) if y is None else model.fit(X, y)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     return sum("synchroniz" in str(w.message) for w in caught)
@@ -124,3 +124,19 @@ def test_ot_clusterers_on_gpu_without_per_batch_synchronisation(blobs, make):
     # reductions are not bit-identical to the CPU runs the seeds were checked on).
     assert cluster_accuracy(y, model.labels_) >= 0.7
     assert model.module_.prototypes.is_cuda
+
+
+@pytest.mark.parametrize("make", ["small_pbn", "small_gmmgcd"])
+def test_discovery_on_gpu_keeps_known_classes_and_finds_the_novel_ones(blobs, make):
+    X, y = blobs
+    y_partial = np.where(y < 2, y, -1)
+    n_novel = {"n_clusters": 4} if make == "small_gmmgcd" else {"n_novel_clusters": 2}
+    model = getattr(_helpers, make)(device="cuda", **n_novel)
+    synchronisations = _synchronisations_during_fit(model, X, y_partial)
+    n_epochs = sum(len(h) for h in model.history_.values())
+    # One loss read per epoch; k-means and EM read one value per iteration.
+    assert synchronisations < n_epochs + 2000
+    known = y < 2
+    assert np.mean(model.labels_[known] == y[known]) >= 0.95
+    assert cluster_accuracy(y[~known], model.predict_novel(X[~known])) >= 0.9
+    assert model.device_.type == "cuda"

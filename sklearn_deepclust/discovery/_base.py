@@ -107,6 +107,24 @@ class DiscoveryMixin:
             clusters = clusters.cpu().numpy()
         return self.classes_[clusters]
 
+    def _novel_count(self, unlabelled_rows, seed):
+        """``n_novel_clusters``, or its estimate from the unlabelled rows (NCD).
+
+        Sets ``n_novel_scores_`` when it estimates; with fewer than three
+        unlabelled rows there is nothing to estimate from and no novel
+        cluster is made.
+        """
+        if self.n_novel_clusters is not None:
+            return self.n_novel_clusters
+        if unlabelled_rows.shape[0] < 3:
+            return 0
+        if isinstance(unlabelled_rows, torch.Tensor):
+            unlabelled_rows = unlabelled_rows.cpu().numpy()
+        n_novel, self.n_novel_scores_ = estimate_n_novel_clusters(
+            unlabelled_rows, max_clusters=self.max_novel_clusters, random_state=seed
+        )
+        return n_novel
+
     def _check_n_novel_clusters(self, n_unlabelled):
         n_novel = self.n_novel_clusters
         if n_novel is not None and n_novel > n_unlabelled:

@@ -340,7 +340,9 @@ class GMMGCD(DeepDiscoverer):
                     X_known=Z[~unlabelled].cpu().numpy(),
                     y_known=codes[~unlabelled].cpu().numpy(),
                     max_clusters=self.max_novel_clusters,
-                    random_state=int(torch.randint(2**31 - 1, (1,), generator=generator)),
+                    random_state=int(
+                        torch.randint(2**31 - 1, (1,), generator=generator, device=Z.device)
+                    ),
                 )
         centroids, _, _ = ncd_kmeans(Z[unlabelled], known, n_novel, n_init=3, generator=generator)
         nearest = _squared_distances(Z, centroids).argmin(1)

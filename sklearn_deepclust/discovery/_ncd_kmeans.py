@@ -9,12 +9,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._base import resolve_device, seeded_torch, to_tensor
+from .._base import resolve_device, seeded_torch, to_tensor, validated_tensor
 from ._base import (
     DiscoveryMixin,
     _squared_distances,
     class_means,
-    estimate_n_novel_clusters,
     ncd_kmeans,
 )
 
@@ -154,15 +153,7 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         unlabelled = codes < 0
         self._check_n_novel_clusters(int(unlabelled.sum()))
         rng = check_random_state(self.random_state)
-        n_novel = self.n_novel_clusters
-        if n_novel is None:
-            n_novel = 0
-            if unlabelled.sum() >= 3:
-                n_novel, self.n_novel_scores_ = estimate_n_novel_clusters(
-                    X[unlabelled],
-                    max_clusters=self.max_novel_clusters,
-                    random_state=rng.randint(2**31 - 1),
-                )
+        n_novel = self._novel_count(X[unlabelled], rng.randint(2**31 - 1))
         self._set_n_novel_clusters(n_novel)
         device = resolve_device(self.device)
         seed = int(rng.randint(np.iinfo(np.int32).max))
@@ -194,9 +185,7 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         return self._output_labels(self._cluster_scores(X_tensor).argmax(1))
 
     def _validated_tensor(self, X):
-        check_is_fitted(self)
-        X = validate_data(self, X, dtype=[np.float32, np.float64], reset=False)
-        return to_tensor(X, self.device_)
+        return validated_tensor(self, X)
 
     def predict(self, X):
         """The label of the nearest centroid: a known class or a novel one.

@@ -15,7 +15,6 @@ from ._base import (
     DeepDiscoverer,
     _squared_distances,
     class_means,
-    estimate_n_novel_clusters,
     ncd_kmeans,
 )
 
@@ -274,15 +273,7 @@ class PBN(DeepDiscoverer):
         """Steps 2 and 3: number of novel classes, then NCD k-means."""
         embedding = batched_forward(self._embed, X, self.batch_size)
         novel_rows = embedding[torch.from_numpy(unlabelled).to(X.device)]
-        n_novel = self.n_novel_clusters
-        if n_novel is None:
-            n_novel = 0
-            if novel_rows.shape[0] >= 3:
-                n_novel, self.n_novel_scores_ = estimate_n_novel_clusters(
-                    novel_rows.cpu().numpy(),
-                    max_clusters=self.max_novel_clusters,
-                    random_state=seed,
-                )
+        n_novel = self._novel_count(novel_rows, seed)
         self._set_n_novel_clusters(n_novel)
         known = class_means(embedding, codes, len(self.known_classes_))
         generator = torch.Generator(device=X.device).manual_seed(seed)
