@@ -174,7 +174,10 @@ def run_cv(table, seed, out_path):
     for weight in PBN_WEIGHTS:
         model = PBN(len(novel), classification_weight=weight, random_state=seed)
         model.fit(X_train, y_partial)
-        hindsight[weight] = novel_class_accuracy(y_test, model.predict(X_test), novel)
+        is_novel = np.isin(y_test, novel)
+        hindsight[weight] = cluster_accuracy(
+            y_test[is_novel], model.predict_novel(X_test[is_novel])
+        )
     picked = search.best_params_["estimator__classification_weight"]
     _append(
         {

@@ -81,6 +81,24 @@ def validated_tensor(estimator, X):
     return to_tensor(X, estimator.device_)
 
 
+def loadable_device(state):
+    """The pickled ``device_`` of ``state``, or the CPU (with a warning) if it is absent here.
+
+    Updates ``state["device_"]`` in place; returns None for an unfitted state.
+    """
+    device = state.get("device_")
+    if device is not None and device.type == "cuda" and not _cuda_device_exists(device):
+        warnings.warn(
+            f"This model was fitted on {device}, which is not available here; "
+            "it is loaded on the CPU.",
+            UserWarning,
+            stacklevel=3,
+        )
+        device = torch.device("cpu")
+        state["device_"] = device
+    return device
+
+
 class _SerializedModule:
     """A torch module stored as bytes, so that pickles load on any device."""
 
@@ -386,16 +404,7 @@ class DeepClusterer(
         }
 
     def __setstate__(self, state):
-        device = state.get("device_")
-        if device is not None and device.type == "cuda" and not _cuda_device_exists(device):
-            warnings.warn(
-                f"This model was fitted on {device}, which is not available here; "
-                "it is loaded on the CPU.",
-                UserWarning,
-                stacklevel=2,
-            )
-            device = torch.device("cpu")
-            state["device_"] = device
+        device = loadable_device(state)
         for key, value in state.items():
             if isinstance(value, _SerializedModule):
                 state[key] = value.load(device if device is not None else "cpu")

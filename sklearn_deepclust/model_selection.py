@@ -159,6 +159,10 @@ class TransductiveDiscovery(MetaEstimatorMixin, BaseEstimator):
     scores (see :class:`HiddenClassKFold`). The wrapped estimator's
     parameters are searched as ``estimator__<name>``.
 
+    So ``predict`` trains, and each call replaces ``estimator_``: it is a
+    scoring device for the search, not a model to deploy. Fit the chosen
+    estimator itself on your data afterwards.
+
     Parameters
     ----------
     estimator : estimator object

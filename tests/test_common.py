@@ -65,7 +65,9 @@ _SEMI_SUPERVISED = (
 _TOO_FEW_CLUSTERS = (
     "the check sets n_clusters to 1 or 2 while its y has more classes, which "
     "GMMGCD rejects by design (n_clusters counts known classes too); "
-    "test_discovery.py covers the same behaviour with valid n_clusters"
+    "test_gmmgcd_predictions_do_not_depend_on_the_other_rows_of_the_batch "
+    "checks subset and order invariance and unchanged parameters with a valid "
+    "n_clusters, and the PBN/NCDKMeans entries run the 1-feature checks"
 )
 DISCOVERY_XFAILS = {
     "check_clustering": _SEMI_SUPERVISED,

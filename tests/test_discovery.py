@@ -236,7 +236,8 @@ def test_em_keeps_labelled_samples_in_their_class():
 def _moves_until_stable(X, codes, n_known, n_components, seed=0):
     generator = torch.Generator().manual_seed(seed)
     thresholds = known_class_split_evidence(X, codes, n_known, generator=generator)
-    assignment = torch.where(codes >= 0, codes, torch.randint(n_known, n_components, codes.shape))
+    start = torch.randint(n_known, n_components, codes.shape, generator=generator)
+    assignment = torch.where(codes >= 0, codes, start)
     for _ in range(10):
         state = initial_state(X, assignment, n_components, 1e-6)
         _, log_resp, _, _ = semi_supervised_em(X, codes, state)
@@ -272,14 +273,27 @@ def test_gmmgcd_finds_known_and_novel_classes_among_unlabelled_samples(gcd_blobs
 
 def test_pbn_loss_weights_change_what_the_embedding_keeps(hidden_blobs):
     X, _, y_partial = hidden_blobs
-    only_reconstruction = small_pbn(classification_weight=0.0, n_novel_clusters=3)
-    only_classification = small_pbn(classification_weight=1.0, n_novel_clusters=3)
-    a = only_reconstruction.fit(X, y_partial).history_["training"][-1, "train_loss"]
-    b = only_classification.fit(X, y_partial).history_["training"][-1, "train_loss"]
-    assert a != b
-    # With the classifier alone the known classes are told apart almost surely.
+    models = {
+        w: small_pbn(classification_weight=w, n_novel_clusters=3).fit(X, y_partial)
+        for w in (0.0, 1.0)
+    }
+
+    def reconstruction_error(model):
+        network = model.network_module_
+        with torch.no_grad():
+            X_tensor = torch.from_numpy(X)
+            return float(((network.decoder(network.encoder(X_tensor)) - X_tensor) ** 2).mean())
+
+    # Reconstruction alone reconstructs far better than classification alone.
+    assert reconstruction_error(models[0.0]) < 0.5 * reconstruction_error(models[1.0])
+    # The classifier's head tells the known classes apart only when trained.
     known = y_partial >= 0
-    assert np.mean(only_classification.labels_[known] == y_partial[known]) >= 0.99
+    logits = {
+        w: m.network_module_(torch.from_numpy(X[known]))[2].argmax(1).numpy()
+        for w, m in models.items()
+    }
+    assert np.mean(logits[1.0] == y_partial[known]) >= 0.99
+    assert np.mean(logits[0.0] == y_partial[known]) < 0.9
 
 
 @FAST_ESTIMATORS
@@ -356,7 +370,7 @@ def test_predict_novel_without_novel_clusters_is_rejected(hidden_blobs):
         model.predict_novel(X)
 
 
-def test_estimate_with_labelled_samples_counts_a_novel_class_near_a_known_one():
+def test_estimate_with_labelled_samples_counts_only_the_novel_classes():
     # GCD: unlabelled rows of 2 known and 3 novel blobs; the labelled rows
     # anchor the known ones, so only the novel ones are counted.
     X, y = make_blobs(
@@ -369,3 +383,26 @@ def test_estimate_with_labelled_samples_counts_a_novel_class_near_a_known_one():
     )
     assert estimate == 3
     assert min(scores) == 1
+
+
+def test_gmmgcd_predictions_do_not_depend_on_the_other_rows_of_the_batch(gcd_blobs):
+    # What check_methods_subset_invariance and check_methods_sample_order_invariance
+    # test, with an n_clusters that the labels allow.
+    X, _, y_partial = gcd_blobs
+    model = small_gmmgcd(n_clusters=6)
+    params = model.get_params()
+    model.fit(X, y_partial)
+    assert model.get_params() == params
+    order = np.random.RandomState(0).permutation(len(X))
+    for method in ("predict", "predict_proba", "transform", "predict_novel"):
+        full = getattr(model, method)(X)
+        np.testing.assert_allclose(getattr(model, method)(X[order]), full[order], rtol=1e-5)
+        np.testing.assert_allclose(getattr(model, method)(X[:7]), full[:7], rtol=1e-5)
+
+
+def test_refit_clears_what_only_an_estimating_fit_sets(hidden_blobs):
+    X, _, y_partial = hidden_blobs
+    model = NCDKMeans(random_state=0).fit(X, y_partial)
+    assert hasattr(model, "n_novel_scores_")
+    model.set_params(n_novel_clusters=3).fit(X, y_partial)
+    assert not hasattr(model, "n_novel_scores_")

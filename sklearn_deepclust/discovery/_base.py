@@ -14,6 +14,7 @@ References
    Data", Data Mining and Knowledge Discovery, 2024.
 """
 
+import dataclasses
 from numbers import Integral
 
 import numpy as np
@@ -23,7 +24,7 @@ from sklearn.metrics import silhouette_score
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 
-from .._base import DeepClusterer
+from .._base import DeepClusterer, loadable_device
 from .._engine import batched_forward
 
 __all__ = ["UNLABELLED", "DeepDiscoverer", "estimate_n_novel_clusters", "ncd_kmeans"]
@@ -88,7 +89,12 @@ class DiscoveryMixin:
     ``n_clusters_`` and ``n_novel_clusters_``.
     """
 
+    # Fitted attributes that only some fits set: cleared by every fit.
+    _optional_fitted = ("n_novel_scores_", "split_thresholds_")
+
     def _set_known_classes(self, y, n_samples):
+        for name in self._optional_fitted:
+            self.__dict__.pop(name, None)
         self.known_classes_, codes = check_partial_labels(y, n_samples)
         return codes
 
@@ -110,9 +116,11 @@ class DiscoveryMixin:
     def _novel_count(self, unlabelled_rows, seed):
         """``n_novel_clusters``, or its estimate from the unlabelled rows (NCD).
 
-        Sets ``n_novel_scores_`` when it estimates; with fewer than three
-        unlabelled rows there is nothing to estimate from and no novel
-        cluster is made.
+        The tabular NCD paper's estimate clusters the unlabelled rows alone,
+        so it finds at least two novel classes: with one, say so
+        (``n_novel_clusters=1``). Sets ``n_novel_scores_`` when it
+        estimates; with fewer than three unlabelled rows there is nothing to
+        estimate from and no novel cluster is made.
         """
         if self.n_novel_clusters is not None:
             return self.n_novel_clusters
@@ -182,6 +190,31 @@ class DiscoveryMixin:
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+    # Fitted tensors (not modules) that live on ``device_``; pickled from the CPU.
+    _fitted_tensors = ()
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        for name in self._fitted_tensors:
+            if name in state:
+                state[name] = _move(state[name], "cpu")
+        return state
+
+    def __setstate__(self, state):
+        device = loadable_device(state)
+        super().__setstate__(state)
+        for name in self._fitted_tensors:
+            if name in state:
+                setattr(self, name, _move(state[name], device))
+
+
+def _move(value, device):
+    """A tensor, or a dataclass of tensors, on ``device``."""
+    if dataclasses.is_dataclass(value):
+        fields = {f.name: _move(getattr(value, f.name), device) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **fields)
+    return value.to(device)
 
 
 # ----------------------------------------------------------------- k-means
@@ -312,7 +345,9 @@ def estimate_n_novel_clusters(
     The procedure of the tabular NCD paper [1]_: cluster the unlabelled
     samples (best in a learned latent space) by k-means for every ``k`` from
     ``min_clusters`` to ``max_clusters`` and keep the ``k`` of the highest
-    silhouette coefficient.
+    silhouette coefficient. Alone, the unlabelled samples need two clusters
+    for a silhouette: the answer is at least 2. A flat curve of ``scores``
+    means that the estimate is a guess.
 
     When the unlabelled samples may also hold known classes (generalised
     category discovery), pass the labelled samples too: each ``k`` is then

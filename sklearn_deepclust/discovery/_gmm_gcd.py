@@ -19,7 +19,6 @@ from ._base import (
     ncd_kmeans,
 )
 from ._mixture import (
-    GaussianMixtureState,
     _log_gaussian,
     initial_state,
     known_class_split_evidence,
@@ -79,7 +78,8 @@ class GMMGCD(DeepDiscoverer):
        calibrated on the known classes: a component is split only when its
        evidence for two modes (per sample) exceeds that of every known
        class's labelled samples cut in two, and two components are merged
-       when theirs falls below that of the closest pair of known classes.
+       when theirs falls below that of every known class and its nearest
+       known class.
        Known components are never merged with each other; one may shed a
        part that holds almost none of its labelled samples (a novel class
        the mixture had hidden in it), which becomes a novel component.
@@ -230,6 +230,7 @@ class GMMGCD(DeepDiscoverer):
         "tol": [Interval(Real, 0, None, closed="left")],
         "reg_covar": [Interval(Real, 0, None, closed="left")],
     }
+    _fitted_tensors = ("_mixture",)
 
     def __init__(
         self,
@@ -321,7 +322,9 @@ class GMMGCD(DeepDiscoverer):
             )
         }
         self.encoder_module_.eval()
-        embedding = batched_forward(self._embed, X, self.batch_size)
+        # The mixture is fitted in float64: small variances on a normalised
+        # embedding make the expanded quadratic of float32 lose digits.
+        embedding = batched_forward(self._embed, X, self.batch_size).double()
         generator = torch.Generator(device=device).manual_seed(seed)
         self._mixture = self._fit_mixture(embedding, codes, n_known, n_novel, generator)
         self._set_n_novel_clusters(self._mixture.n_components - n_known)
@@ -387,29 +390,13 @@ class GMMGCD(DeepDiscoverer):
         return F.normalize(self.encoder_module_(X), dim=1)
 
     def _weighted_log_density(self, X):
-        return _log_gaussian(self._embed(X), self._mixture) + torch.log(self._mixture.weights)
+        embedding = self._embed(X).double()
+        return _log_gaussian(embedding, self._mixture) + torch.log(self._mixture.weights)
 
     def _cluster_log_proba(self, X):
-        return torch.log_softmax(self._weighted_log_density(X), dim=1)
+        return torch.log_softmax(self._weighted_log_density(X), dim=1).float()
 
     def _objective(self, X):
         """Minus the mean log-likelihood of the mixture in the embedding."""
         log_density = batched_forward(self._weighted_log_density, X, self.batch_size)
         return -torch.logsumexp(log_density, dim=1).mean()
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        if "_mixture" in state:
-            mixture = state["_mixture"]
-            state["_mixture"] = GaussianMixtureState(
-                *(t.cpu() for t in (mixture.weights, mixture.means, mixture.variances))
-            )
-        return state
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        if "_mixture" in state:
-            mixture = self._mixture
-            self._mixture = GaussianMixtureState(
-                *(t.to(self.device_) for t in (mixture.weights, mixture.means, mixture.variances))
-            )

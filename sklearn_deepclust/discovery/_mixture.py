@@ -8,7 +8,11 @@ number of components is changed by the split and merge moves of DeepDPM [1]_
 as GPC [2]_ uses them: a component is split in two when the Hastings ratio of
 the split, under a Dirichlet-process mixture with a normal-inverse-gamma
 prior, exceeds one; two components are merged when the ratio of the merge
-does. Known-class components are never merged with each other; one may shed a part
+does (GPC's moves are those of DeepDPM). Here a move is measured along the
+line between its two parts and calibrated on the known classes (see
+:func:`known_class_split_evidence`). Known-class components are never merged
+with each other; one may shed a part that holds almost none of its labelled
+samples, which becomes a novel component.
 
 References
 ----------
@@ -270,9 +274,10 @@ def split_and_merge(
     labelled mean and a part whose share of labelled rows is under a
     quarter of the component's: that part becomes a novel component);
     then each novel component not just split is
-    merged with its nearest component (novel or known, each component in at
-    most one merge) when the log merge ratio (minus the split ratio) is
-    positive. A merge into a known component removes the novel one.
+    merged with its nearest non-empty component (novel or known, each
+    component in at most one merge) when the log split ratio of the pair is
+    below the merge threshold. A merge into a known component removes the
+    novel one.
 
     Parameters
     ----------
@@ -344,8 +349,11 @@ def split_and_merge(
         distances[k] = math.inf
         for j in taken:
             distances[j] = math.inf
+        for j, size in enumerate(sizes):
+            if size == 0:
+                distances[j] = math.inf
         nearest = int(distances.argmin())
-        if not math.isfinite(float(distances[nearest])) or sizes[nearest] == 0:
+        if not math.isfinite(float(distances[nearest])):
             continue
         parts = [X[assignment == k], X[assignment == nearest]]
         direction = means[nearest] - means[k]

@@ -37,8 +37,8 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     n_novel_clusters : int or None, default=None
         Number of novel classes. None estimates it from the unlabelled
         samples with :func:`estimate_n_novel_clusters` (silhouette of
-        k-means for 2 to ``max_novel_clusters`` clusters); with fewer than
-        three unlabelled samples no novel cluster is made.
+        k-means for 2 to ``max_novel_clusters`` clusters, so at least two);
+        with fewer than three unlabelled samples no novel cluster is made.
     max_novel_clusters : int, default=30
         Largest number of novel classes the estimate considers.
     n_init : int, default=10
@@ -112,6 +112,7 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         "device": [str, torch.device],
         "random_state": ["random_state"],
     }
+    _fitted_tensors = ("_centroids",)
 
     def __init__(
         self,
@@ -248,16 +249,3 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return np.asarray([f"ncdkmeans{i}" for i in range(self.n_clusters_)], dtype=object)
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        if "_centroids" in state:
-            state["_centroids"] = state["_centroids"].cpu()
-        return state
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        if "_centroids" in state:
-            device = self.device_ if torch.cuda.is_available() else torch.device("cpu")
-            self.device_ = device
-            self._centroids = self._centroids.to(device)
