@@ -51,7 +51,7 @@ NOVEL_CLASSES = {
 # Classes hidden per fold in the paper's CV (Table 1); 3 folds here, 5 there.
 HIDDEN_PER_FOLD = {"letter": 7, "penbased": 2, "optdigits": 2}
 CV_FOLDS = 3
-PBN_WEIGHTS = (0.1, 0.5, 0.9)
+PBN_WEIGHTS = (0.05, 0.1, 0.3, 0.5, 0.9)
 # Novel-class test accuracy of the paper (Troisemaine et al., DMKD 2024, Tables
 # 3-5): number of novel classes known / estimated (k-means: known only).
 PAPER = {
