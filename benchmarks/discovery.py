@@ -354,20 +354,20 @@ def verdict(records):
     for t in TABLES:
         runs = _runs(records, "gcd", t, "GMMGCD (est. K)")
         if runs and _within(
-            np.mean([r["n_clusters_found"] for r in runs]), runs[0]["n_clusters_true"]
+            np.median([r["n_clusters_found"] for r in runs]), runs[0]["n_clusters_true"]
         ):
             close.append(t)
-    lines.append(f"- GMMGCD mean estimated K within ±25 %: {_count(close)}")
+    lines.append(f"- GMMGCD median estimated K within ±25 %: {_count(close)}")
     for method in ("PBN (est. K)", "NCDKMeans (est. K)"):
         close = []
         for t in TABLES:
             runs = _runs(records, "ncd", t, method)
             if runs and _within(
-                np.mean([r["n_novel_found"] for r in runs]), runs[0]["n_novel_true"]
+                np.median([r["n_novel_found"] for r in runs]), runs[0]["n_novel_true"]
             ):
                 close.append(t)
         lines.append(
-            f"- {method}: mean estimated novel K within ±25 %: {len(close)} of {len(TABLES)} "
+            f"- {method}: median estimated novel K within ±25 %: {len(close)} of {len(TABLES)} "
             f"({', '.join(close) or 'none'})"
         )
     close = []

@@ -168,6 +168,13 @@ class TransductiveDiscovery(MetaEstimatorMixin, BaseEstimator):
     estimator : estimator object
         A discovery estimator, fitted as ``fit(X, y)`` with ``-1`` for the
         unlabelled samples (e.g. :class:`~sklearn_deepclust.discovery.PBN`).
+    novel_only : bool, default=True
+        Assign the rows of ``X`` among the discovered classes only
+        (``predict_novel``), as novel class discovery is scored: in a
+        hidden-class fold they are all of hidden classes. False returns the
+        estimator's ``labels_`` for them (any class, known ones included),
+        the generalised category discovery view; estimators without
+        ``predict_novel`` always do.
 
     Attributes
     ----------
@@ -195,8 +202,9 @@ class TransductiveDiscovery(MetaEstimatorMixin, BaseEstimator):
     ['estimator__n_init']
     """
 
-    def __init__(self, estimator):
+    def __init__(self, estimator, *, novel_only=True):
         self.estimator = estimator
+        self.novel_only = novel_only
 
     def fit(self, X, y):
         """Store the labelled samples.
@@ -231,6 +239,8 @@ class TransductiveDiscovery(MetaEstimatorMixin, BaseEstimator):
         X_all = _concatenate(self.X_, X)
         y_all = np.concatenate([self.y_, np.full(_n_rows(X), UNLABELLED)])
         self.estimator_ = clone(self.estimator).fit(X_all, y_all)
+        if self.novel_only and hasattr(self.estimator_, "predict_novel"):
+            return np.asarray(self.estimator_.predict_novel(X))
         return np.asarray(self.estimator_.labels_)[n_stored:]
 
     def __sklearn_tags__(self):

@@ -118,3 +118,18 @@ def test_transductive_discovery_keeps_pandas_frames(known_blobs):
     labels = wrapper.fit(frame[visible], y[visible]).predict(frame[np.isin(y, [6, 7])])
     assert set(labels) <= {6, 7}
     assert list(wrapper.estimator_.feature_names_in_) == list("abcd")
+
+
+def test_novel_only_assigns_hidden_rows_among_discovered_classes(known_blobs):
+    X, y = known_blobs
+    visible, hidden = np.isin(y, range(6)), np.isin(y, [6, 7])
+    for novel_only, allowed in ((True, {6, 7}), (False, set(range(8)))):
+        wrapper = TransductiveDiscovery(NCDKMeans(2, random_state=0), novel_only=novel_only)
+        labels = wrapper.fit(X[visible], y[visible]).predict(X[hidden])
+        assert set(labels) <= allowed
+        np.testing.assert_array_equal(
+            labels,
+            wrapper.estimator_.predict_novel(X[hidden])
+            if novel_only
+            else wrapper.estimator_.labels_[visible.sum() :],
+        )
