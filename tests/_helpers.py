@@ -55,7 +55,12 @@ def small_pbn(**params):
     from sklearn_deepclust.discovery import PBN
 
     defaults = dict(
-        hidden_dims=(32,), embedding_dim=8, batch_size=64, max_epochs=40, random_state=0
+        hidden_dims=(32,),
+        embedding_dim=8,
+        batch_size=64,
+        pretext_epochs=10,
+        max_epochs=40,
+        random_state=0,
     )
     return PBN(**{**defaults, **params})
 

@@ -38,7 +38,14 @@ ESTIMATORS = [
     # Discovery estimators: the checks' y are fully labelled, so no novel
     # class is made (test_discovery.py covers the discovery itself).
     NCDKMeans(random_state=0),
-    PBN(hidden_dims=(16,), embedding_dim=3, batch_size=32, max_epochs=10, random_state=0),
+    PBN(
+        hidden_dims=(16,),
+        embedding_dim=3,
+        batch_size=32,
+        pretext_epochs=5,
+        max_epochs=10,
+        random_state=0,
+    ),
     GMMGCD(
         hidden_dims=(16,),
         embedding_dim=3,

@@ -296,6 +296,8 @@ def ncd_kmeans(X, known_centroids, n_novel, *, n_init=10, max_iter=300, tol=1e-4
     """
     n_known = known_centroids.shape[0]
     if n_novel == 0:
+        if known_centroids.shape[0] == 0 or X.shape[0] == 0:
+            return known_centroids, 0.0, 1
         inertia = _squared_distances(X, known_centroids).min(1).values.sum()
         return known_centroids, float(inertia), 1  # one assignment pass
     threshold = float(tol * X.var(0).mean()) if X.shape[0] > 1 else 0.0
