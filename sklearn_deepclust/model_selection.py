@@ -70,10 +70,10 @@ class HiddenClassKFold(BaseCrossValidator):
     >>> from sklearn_deepclust.model_selection import HiddenClassKFold
     >>> y = np.array([0, 0, 1, 1, 2, 2, -1])
     >>> for train, test in HiddenClassKFold(n_splits=3, random_state=0).split(None, y):
-    ...     print(sorted(set(y[train])), sorted(set(y[test])))
+    ...     print(np.unique(y[train]).tolist(), np.unique(y[test]).tolist())
     [0, 1] [2]
-    [1, 2] [0]
     [0, 2] [1]
+    [1, 2] [0]
     """
 
     def __init__(self, n_splits=5, *, n_hidden_classes=None, random_state=None):
