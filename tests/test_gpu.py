@@ -67,25 +67,29 @@ def test_host_synchronisations_do_not_grow_with_the_number_of_batches(blobs):
     assert synchronisations(200) == synchronisations(8)  # 2 vs 50 batches per epoch
 
 
-def test_gpu_model_unpickles_on_a_machine_without_gpu(blobs, tmp_path):
-    X, _ = blobs
-    dec = small_dec(pretrain_epochs=5, max_epochs=2).fit(X)
-    path = tmp_path / "dec.pkl"
-    path.write_bytes(pickle.dumps(dec))
+def _assert_loads_on_the_cpu(model, X, tmp_path):
+    """Pickle a GPU model; a process without CUDA loads it and predicts the same."""
+    path = tmp_path / "model.pkl"
+    path.write_bytes(pickle.dumps(model))
     np.save(tmp_path / "X.npy", X)
-    np.save(tmp_path / "labels.npy", dec.predict(X))
+    np.save(tmp_path / "labels.npy", model.predict(X))
     script = (
         "import pickle, warnings, numpy as np, torch; assert not torch.cuda.is_available();"
-        f"dec = pickle.loads(open({str(path)!r}, 'rb').read());"
+        f"model = pickle.loads(open({str(path)!r}, 'rb').read());"
         f"X = np.load({str(tmp_path / 'X.npy')!r});"
         f"expected = np.load({str(tmp_path / 'labels.npy')!r});"
-        "assert dec.device_.type == 'cpu';"
-        "assert (dec.predict(X) == expected).mean() > 0.99"
+        "assert model.device_.type == 'cpu';"
+        "assert (model.predict(X) == expected).mean() > 0.99"
     )
     env = {"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "loaded on the CPU" in result.stderr
+
+
+def test_gpu_model_unpickles_on_a_machine_without_gpu(blobs, tmp_path):
+    X, _ = blobs
+    _assert_loads_on_the_cpu(small_dec(pretrain_epochs=5, max_epochs=2).fit(X), X, tmp_path)
 
 
 def _synchronisations_during_fit(model, X, y=None):
@@ -126,14 +130,19 @@ def test_ot_clusterers_on_gpu_without_per_batch_synchronisation(blobs, make):
     assert model.module_.prototypes.is_cuda
 
 
+def _discovery_model(make, **params):
+    """A small PBN or GMMGCD on the GPU, told that two of the four blobs are novel."""
+    n_novel = {"n_clusters": 4} if make == "small_gmmgcd" else {"n_novel_clusters": 2}
+    return getattr(_helpers, make)(device="cuda", **n_novel, **params)
+
+
 @pytest.mark.parametrize("make", ["small_pbn", "small_gmmgcd"])
 def test_discovery_on_gpu_without_per_batch_synchronisation(blobs, make):
     X, y = blobs
     y_partial = np.where(y < 2, y, -1)
-    n_novel = {"n_clusters": 4} if make == "small_gmmgcd" else {"n_novel_clusters": 2}
     counts = {}
     for epochs in (20, 40):  # 7 batches of 64 per epoch
-        model = getattr(_helpers, make)(device="cuda", max_epochs=epochs, **n_novel)
+        model = _discovery_model(make, max_epochs=epochs)
         counts[epochs] = _synchronisations_during_fit(model, X, y_partial)
     # Twenty more epochs add one loss read each (k-means and EM after
     # training read once per iteration, whatever the number of epochs);
@@ -148,21 +157,5 @@ def test_discovery_on_gpu_without_per_batch_synchronisation(blobs, make):
 @pytest.mark.parametrize("make", ["small_pbn", "small_gmmgcd"])
 def test_discovery_model_fitted_on_gpu_unpickles_on_the_cpu(blobs, make, tmp_path):
     X, y = blobs
-    y_partial = np.where(y < 2, y, -1)
-    n_novel = {"n_clusters": 4} if make == "small_gmmgcd" else {"n_novel_clusters": 2}
-    model = getattr(_helpers, make)(device="cuda", **n_novel).fit(X, y_partial)
-    (tmp_path / "model.pkl").write_bytes(pickle.dumps(model))
-    np.save(tmp_path / "X.npy", X)
-    np.save(tmp_path / "labels.npy", model.labels_)
-    script = (
-        "import pickle, numpy as np;"
-        f"model = pickle.loads(open({str(tmp_path / 'model.pkl')!r}, 'rb').read());"
-        f"X = np.load({str(tmp_path / 'X.npy')!r});"
-        f"expected = np.load({str(tmp_path / 'labels.npy')!r});"
-        "assert model.device_.type == 'cpu';"
-        "assert (model.predict(X) == expected).mean() > 0.99"
-    )
-    env = {"CUDA_VISIBLE_DEVICES": "", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
-    assert result.returncode == 0, result.stderr
-    assert "loaded on the CPU" in result.stderr
+    model = _discovery_model(make).fit(X, np.where(y < 2, y, -1))
+    _assert_loads_on_the_cpu(model, X, tmp_path)
