@@ -113,23 +113,26 @@ class DiscoveryMixin:
             clusters = clusters.cpu().numpy()
         return self.classes_[clusters]
 
-    def _novel_count(self, unlabelled_rows, seed):
-        """``n_novel_clusters``, or its estimate from the unlabelled rows (NCD).
+    def _novel_count(self, unlabelled_rows, seed, *, given=None, X_known=None, y_known=None):
+        """``given``, or the estimate of :func:`estimate_n_novel_clusters`.
 
-        The tabular NCD paper's estimate clusters the unlabelled rows alone,
-        so it finds at least two novel classes: with one, say so
-        (``n_novel_clusters=1``). Sets ``n_novel_scores_`` when it
-        estimates; with fewer than three unlabelled rows there is nothing to
-        estimate from and no novel cluster is made.
+        Without ``X_known`` this is the tabular NCD paper's estimate, which
+        clusters the unlabelled rows alone and so finds at least two novel
+        classes: with one, say so (``n_novel_clusters=1``). Sets
+        ``n_novel_scores_`` when it estimates; with fewer than three
+        unlabelled rows there is nothing to estimate from and no novel
+        cluster is made.
         """
-        if self.n_novel_clusters is not None:
-            return self.n_novel_clusters
+        if given is not None:
+            return given
         if unlabelled_rows.shape[0] < 3:
             return 0
-        if isinstance(unlabelled_rows, torch.Tensor):
-            unlabelled_rows = unlabelled_rows.cpu().numpy()
         n_novel, self.n_novel_scores_ = estimate_n_novel_clusters(
-            unlabelled_rows, max_clusters=self.max_novel_clusters, random_state=seed
+            _numpy(unlabelled_rows),
+            X_known=None if X_known is None else _numpy(X_known),
+            y_known=None if y_known is None else _numpy(y_known),
+            max_clusters=self.max_novel_clusters,
+            random_state=seed,
         )
         return n_novel
 
@@ -207,6 +210,10 @@ class DiscoveryMixin:
         for name in self._fitted_tensors:
             if name in state:
                 setattr(self, name, _move(state[name], device))
+
+
+def _numpy(rows):
+    return rows.cpu().numpy() if isinstance(rows, torch.Tensor) else rows
 
 
 def _move(value, device):

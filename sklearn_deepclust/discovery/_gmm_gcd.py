@@ -15,7 +15,6 @@ from ._base import (
     DeepDiscoverer,
     _squared_distances,
     class_means,
-    estimate_n_novel_clusters,
     ncd_kmeans,
 )
 from ._mixture import (
@@ -346,17 +345,10 @@ class GMMGCD(DeepDiscoverer):
         unlabelled = codes < 0
         known = class_means(Z, codes, n_known)
         if n_novel is None:
-            n_novel = 0
-            if int(unlabelled.sum()) >= 3:
-                n_novel, self.n_novel_scores_ = estimate_n_novel_clusters(
-                    Z[unlabelled].cpu().numpy(),
-                    X_known=Z[~unlabelled].cpu().numpy(),
-                    y_known=codes[~unlabelled].cpu().numpy(),
-                    max_clusters=self.max_novel_clusters,
-                    random_state=int(
-                        torch.randint(2**31 - 1, (1,), generator=generator, device=Z.device)
-                    ),
-                )
+            seed = int(torch.randint(2**31 - 1, (1,), generator=generator, device=Z.device))
+            n_novel = self._novel_count(
+                Z[unlabelled], seed, X_known=Z[~unlabelled], y_known=codes[~unlabelled]
+            )
         centroids, _, _ = ncd_kmeans(Z[unlabelled], known, n_novel, n_init=3, generator=generator)
         nearest = _squared_distances(Z, centroids).argmin(1)
         assignment = torch.where(unlabelled, nearest, codes)

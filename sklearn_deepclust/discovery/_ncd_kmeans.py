@@ -154,7 +154,9 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         unlabelled = codes < 0
         self._check_n_novel_clusters(int(unlabelled.sum()))
         rng = check_random_state(self.random_state)
-        n_novel = self._novel_count(X[unlabelled], rng.randint(2**31 - 1))
+        n_novel = self._novel_count(
+            X[unlabelled], rng.randint(2**31 - 1), given=self.n_novel_clusters
+        )
         self._set_n_novel_clusters(n_novel)
         device = resolve_device(self.device)
         seed = int(rng.randint(np.iinfo(np.int32).max))

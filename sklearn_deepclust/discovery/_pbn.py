@@ -298,7 +298,9 @@ class PBN(DeepDiscoverer):
         novel_rows = embedding[torch.from_numpy(unlabelled).to(X.device)]
         # The estimate looks at the normalised embedding (the classifier's
         # input), as the paper's code does; the clustering at the raw one.
-        n_novel = self._novel_count(F.normalize(novel_rows, dim=1), seed)
+        n_novel = self._novel_count(
+            F.normalize(novel_rows, dim=1), seed, given=self.n_novel_clusters
+        )
         self._set_n_novel_clusters(n_novel)
         known = class_means(embedding, codes, len(self.known_classes_))
         generator = torch.Generator(device=X.device).manual_seed(seed)
