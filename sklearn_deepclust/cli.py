@@ -1,55 +1,79 @@
-"""Command line: ``python -m sklearn_deepclust demo`` and ``... fit``.
+"""Command line: ``python -m sklearn_deepclust`` (or ``sklearn-deepclust``).
 
-``demo`` fits k-means, DEC, IDEC, SCAN, SwAV-style clustering and P²OT on
-scikit-learn's bundled digits and prints a table, then hides digits 5-9 and
-discovers them with NCDKMeans, PBN and GMMGCD. ``fit`` clusters the numeric
-columns of a CSV file and writes one label per row.
+``demo`` runs every method on scikit-learn's bundled digits
+(:mod:`sklearn_deepclust._demo`). ``fit`` clusters the rows of a CSV or
+Parquet file with any method of the package and writes one label per row,
+optionally the learned embedding and the fitted model::
+
+    sklearn-deepclust fit data.csv --method scan --n-clusters 10 -o labels.csv
+    sklearn-deepclust fit data.csv --method pbn --label-column species \\
+        -o labels.csv --embedding embedding.csv --model pbn.pkl
+
+For the discovery methods (``ncdkmeans``, ``pbn``, ``gmmgcd``) the label
+column holds the known classes' labels and an empty cell (or ``-1``) for
+every unlabelled row; the written labels are the known labels and ``novel_<j>``
+for the discovered classes. A problem with the input is reported as one
+line on standard error with exit status 2.
 """
 
 import argparse
 import csv
+import pickle
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.datasets import load_digits
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ._report import markdown_table
 from .cluster import DEC, P2OT, SCAN, SwAVClustering
-from .metrics import clustering_scores
+from .discovery import GMMGCD, PBN, NCDKMeans
 
-__all__ = ["main", "make_estimator", "read_numeric_csv", "run_demo"]
+__all__ = ["encode_partial_labels", "main", "make_estimator", "read_table"]
 
-METHODS = ("dec", "idec", "kmeans", "p2ot", "scan", "swav")
+CLUSTERING_METHODS = ("dec", "idec", "kmeans", "p2ot", "scan", "swav")
+DISCOVERY_METHODS = ("gmmgcd", "ncdkmeans", "pbn")
+METHODS = CLUSTERING_METHODS + DISCOVERY_METHODS
 _PRETEXT_METHODS = {"p2ot": P2OT, "scan": SCAN, "swav": SwAVClustering}
+_NOVEL_PREFIX = "novel_"
 
 
 class CommandLineError(Exception):
     """A problem with the user's input, reported as one line and exit status 2."""
 
 
-def make_estimator(method, n_clusters, *, random_state=None, device="cpu", verbose=0, **training):
+def make_estimator(
+    method, n_clusters=None, *, n_known=0, random_state=None, device="cpu", verbose=0, **training
+):
     """The estimator behind a ``--method`` name of the command line.
 
     Parameters
     ----------
-    method : {"dec", "idec", "kmeans", "p2ot", "scan", "swav"}
+    method : {"dec", "idec", "kmeans", "p2ot", "scan", "swav", \
+"gmmgcd", "ncdkmeans", "pbn"}
         ``"idec"`` is :class:`~sklearn_deepclust.DEC` with
         ``reconstruction_weight=10``; ``"scan"`` is
         :class:`~sklearn_deepclust.SCAN` with self-labelling; ``"swav"`` is
         :class:`~sklearn_deepclust.SwAVClustering` and ``"p2ot"``
-        :class:`~sklearn_deepclust.P2OT` (for imbalanced clusters).
-    n_clusters : int
+        :class:`~sklearn_deepclust.P2OT` (for imbalanced clusters). The
+        discovery methods are :class:`~sklearn_deepclust.GMMGCD`,
+        :class:`~sklearn_deepclust.NCDKMeans` and
+        :class:`~sklearn_deepclust.PBN`.
+    n_clusters : int or None
+        Total number of clusters, known classes included. Required by the
+        clustering methods; None lets a discovery method estimate it.
+    n_known : int, default=0
+        Number of known classes (discovery methods): ``NCDKMeans`` and
+        ``PBN`` are given ``n_clusters - n_known`` novel clusters.
     random_state, device, verbose
-        Passed on to the estimator (``device`` and ``verbose`` to deep ones).
+        Passed on to the estimator (``device`` and ``verbose`` where it has
+        them).
     **training
         Training overrides for deep estimators (``pretrain_epochs``,
-        ``max_epochs``, ``update_interval``, ...); for SCAN, SwAV and
-        P2OT, ``pretrain_epochs`` sets their ``pretext_epochs``.
+        ``max_epochs``, ...); for the estimators that start from a pretext
+        task (SCAN, SwAV, P2OT, PBN), ``pretrain_epochs`` sets their
+        ``pretext_epochs``.
 
     Returns
     -------
@@ -57,182 +81,203 @@ def make_estimator(method, n_clusters, *, random_state=None, device="cpu", verbo
     """
     if method == "kmeans":
         return KMeans(n_clusters, n_init=20, random_state=random_state)
+    if method == "ncdkmeans":
+        return NCDKMeans(
+            _novel_count(n_clusters, n_known), random_state=random_state, device=device
+        )
     common = dict(random_state=random_state, device=device, verbose=verbose)
-    if method in _PRETEXT_METHODS:
+    if method in _PRETEXT_METHODS or method == "pbn":
         if "pretrain_epochs" in training:
             training["pretext_epochs"] = training.pop("pretrain_epochs")
+    if method in _PRETEXT_METHODS:
         return _PRETEXT_METHODS[method](n_clusters, **common, **training)
+    if method == "pbn":
+        return PBN(_novel_count(n_clusters, n_known), **common, **training)
+    if method == "gmmgcd":
+        return GMMGCD(n_clusters, **common, **training)
     weight = {"dec": 0.0, "idec": 10.0}[method]
     return DEC(n_clusters, reconstruction_weight=weight, **common, **training)
 
 
-def read_numeric_csv(path):
-    """Read a CSV file with a header row into a float array.
+def _novel_count(n_clusters, n_known):
+    return None if n_clusters is None else n_clusters - n_known
+
+
+def read_table(path, columns=None, label_column=None):
+    """Read the feature columns (and a label column) of a CSV or Parquet file.
+
+    A CSV file has a header row; ``.parquet`` / ``.pq`` files are read with
+    pyarrow (``pip install pyarrow``).
 
     Parameters
     ----------
     path : str or Path
+    columns : sequence of str or None, default=None
+        Feature columns by name; None takes every column but the label
+        column. Each must hold numbers only.
+    label_column : str or None, default=None
+        A column returned as strings, with ``""`` for an empty cell.
 
     Returns
     -------
-    X : ndarray of shape (n_rows, n_columns)
-    columns : list of str
+    X : ndarray of shape (n_rows, n_features)
+    feature_names : list of str
+    labels : ndarray of str, or None
+        The label column, when one was asked for.
 
     Raises
     ------
     CommandLineError
-        If the file is missing, empty or has a non-numeric cell.
+        For a missing or unreadable file, an unknown column, or a feature
+        cell that is not a number.
     """
     path = Path(path)
     if not path.is_file():
         raise CommandLineError(f"{path}: no such file")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        table = _read_parquet(path)
+    else:
+        table = _read_csv(path)
+    names = list(table)
+    wanted = list(columns) if columns else [n for n in names if n != label_column]
+    missing = [n for n in [*wanted, *([label_column] if label_column else [])] if n not in table]
+    if missing:
+        raise CommandLineError(
+            f"{path}: no column {missing[0]!r}; its columns are {', '.join(map(repr, names))}"
+        )
+    if not wanted:
+        raise CommandLineError(f"{path}: no feature column left besides the label column")
+    X = np.column_stack([_numeric(path, name, table[name]) for name in wanted])
+    labels = None
+    if label_column is not None:
+        labels = np.array(
+            ["" if cell is None else str(cell).strip() for cell in table[label_column]]
+        )
+    return X, wanted, labels
+
+
+def _read_csv(path):
     with path.open(newline="") as handle:
         rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
     if len(rows) < 2:
         raise CommandLineError(f"{path}: expected a header row and at least one data row")
-    columns, body = rows[0], rows[1:]
-    values = np.empty((len(body), len(columns)))
-    for i, row in enumerate(body, start=2):
-        if len(row) != len(columns):
+    header, body = rows[0], rows[1:]
+    for line, row in enumerate(body, start=2):
+        if len(row) != len(header):
             raise CommandLineError(
-                f"{path}, line {i}: {len(row)} cells, but the header has {len(columns)}"
+                f"{path}, line {line}: {len(row)} cells, but the header has {len(header)}"
             )
-        for j, cell in enumerate(row):
-            try:
-                values[i - 2, j] = float(cell)
-            except ValueError:
-                raise CommandLineError(
-                    f"{path}, line {i}: column {columns[j]!r} holds {cell!r}, which "
-                    "is not a number; remove non-numeric columns first"
-                ) from None
-    return values, columns
+    return {name: [row[j] for row in body] for j, name in enumerate(header)}
 
 
-def run_demo(out=None):
-    """Fit k-means and the deep clusterers on the digits table and print their scores."""
-    out = sys.stdout if out is None else out
-    X, y = load_digits(return_X_y=True)
-    X = X / 16.0  # pixel intensities 0..16 -> [0, 1]
-    deep = dict(pretrain_epochs=100, max_epochs=50, update_interval=20)
-    scan = dict(pretrain_epochs=100, max_epochs=200, self_label_epochs=50)
-    contenders = {
-        "KMeans (n_init=20)": make_estimator("kmeans", 10, random_state=0),
-        "DEC": make_estimator("dec", 10, random_state=0, **deep),
-        "IDEC": make_estimator("idec", 10, random_state=0, **deep),
-        "SCAN + self-labelling": make_estimator("scan", 10, random_state=0, **scan),
-        "SwAVClustering": make_estimator("swav", 10, random_state=0),
-        "P2OT": make_estimator("p2ot", 10, random_state=0),
-    }
-    print(
-        f"Clustering {X.shape[0]} digits ({X.shape[1]} pixels, 10 classes)\n", file=out, flush=True
-    )
-    rows = []
-    for name, estimator in contenders.items():
-        start = time.perf_counter()
-        labels = estimator.fit_predict(X)
-        seconds = time.perf_counter() - start
-        scores = clustering_scores(y, labels)
-        cells = (f"{scores[k]:.3f}" for k in ("ACC", "F1", "NMI", "ARI"))
-        rows.append([name, *cells, f"{seconds:.1f}"])
-    print(markdown_table(["method", "ACC", "macro-F1", "NMI", "ARI", "fit s"], rows), file=out)
-    print(
-        "\nDEC/IDEC: network 64-500-500-2000-10, "
-        f"{deep['pretrain_epochs']} pretraining epochs, at most "
-        f"{deep['max_epochs']} clustering epochs. SCAN: network 64-512-512-128, "
-        f"{scan['pretrain_epochs']} contrastive pretext epochs, "
-        f"{scan['max_epochs']} clustering and {scan['self_label_epochs']} "
-        "self-labelling epochs. SwAVClustering and P2OT: their defaults (100 "
-        "contrastive pretext epochs, then 200 and 100 clustering epochs). "
-        "random_state=0.",
-        file=out,
-    )
-    _discovery_demo(X, y, out)
+def _read_parquet(path):
+    try:
+        import pyarrow.parquet as pq
+    except ImportError:
+        raise CommandLineError(
+            f"{path}: reading Parquet needs pyarrow (pip install pyarrow), or give a CSV file"
+        ) from None
+    try:
+        return pq.read_table(path).to_pydict()
+    except Exception as exc:  # pyarrow raises several types for a bad file
+        raise CommandLineError(f"{path}: not a readable Parquet file ({exc})") from None
 
 
-def _discovery_demo(X, y, out):
-    """Digits 5-9 hidden: discover them with NCDKMeans, PBN and GMMGCD."""
-    from sklearn.model_selection import train_test_split
+def _numeric(path, name, cells):
+    values = np.empty(len(cells))
+    for i, cell in enumerate(cells):
+        try:
+            values[i] = float(cell)
+        except (TypeError, ValueError):
+            if cell is None or not str(cell).strip():
+                problem = f"has an empty cell (row {i + 1}); fill it in or leave the column out"
+            else:
+                problem = f"holds {cell!r} (row {i + 1}), which is not a number; leave it out"
+            raise CommandLineError(
+                f"{path}: column {name!r} {problem} (choose the feature columns with --columns)"
+            ) from None
+    return values
 
-    from .datasets import make_ncd_split
-    from .discovery import GMMGCD, PBN, NCDKMeans
-    from .metrics import cluster_accuracy, gcd_accuracy
 
-    novel = [5, 6, 7, 8, 9]
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=0.3, stratify=y, random_state=0
-    )
-    print(
-        "\nNovel class discovery: digits 0-4 labelled, 5-9 never labelled "
-        f"({len(y_train)} training, {len(y_test)} test rows)\n",
-        file=out,
-        flush=True,
-    )
-    # NCD: every training row of 0-4 labelled, the unlabelled rows are 5-9.
-    y_ncd, _ = make_ncd_split(y_train, novel)
-    rows = []
-    contenders = {
-        "KMeans (K=10, no labels)": KMeans(10, n_init=20, random_state=0),
-        "NCDKMeans": NCDKMeans(random_state=0),
-        "PBN": PBN(random_state=0),
-    }
-    for name, estimator in contenders.items():
-        start = time.perf_counter()
-        estimator.fit(X_train, None if isinstance(estimator, KMeans) else y_ncd)
-        seconds = time.perf_counter() - start
-        is_novel = np.isin(y_test, novel)
-        # NCD's protocol: the novel test rows, among the discovered classes.
-        assign = getattr(estimator, "predict_novel", estimator.predict)
-        accuracy = cluster_accuracy(y_test[is_novel], assign(X_test[is_novel]))
-        found = getattr(estimator, "n_novel_clusters_", "(given 10 in all)")
-        rows.append([name, f"{accuracy:.3f}", str(found), f"{seconds:.1f}"])
-    print(
-        markdown_table(["NCD method", "novel ACC (test)", "novel classes found", "fit s"], rows),
-        file=out,
-    )
-    # GCD: half of each known class labelled; the unlabelled rows mix all ten.
-    y_gcd, _ = make_ncd_split(y_train, novel, labelled_fraction=0.5, random_state=0)
-    unlabelled = y_gcd < 0
-    rows = []
-    for name, estimator in {
-        "KMeans (K=10, no labels)": KMeans(10, n_init=20, random_state=0),
-        "GMMGCD (K estimated)": GMMGCD(random_state=0),
-    }.items():
-        start = time.perf_counter()
-        estimator.fit(X_train, None if isinstance(estimator, KMeans) else y_gcd)
-        seconds = time.perf_counter() - start
-        scores = gcd_accuracy(y_train[unlabelled], estimator.labels_[unlabelled], range(5))
-        found = str(getattr(estimator, "n_clusters_", "(given)"))
-        cells = [f"{scores[k]:.3f}" for k in ("all", "old", "new")]
-        rows.append([name, *cells, found, f"{seconds:.1f}"])
-    print(
-        "\n" + markdown_table(["GCD method", "all", "old", "new", "classes found", "fit s"], rows),
-        file=out,
-    )
-    print(
-        "\nNCD: accuracy (Hungarian map) on the test rows of 5-9, each assigned to "
-        "a discovered class (predict_novel; KMeans: any of its 10 clusters). GCD: "
-        "accuracy on the unlabelled training rows, all / known (old) / novel (new) "
-        "classes. Estimators at their defaults, random_state=0.",
-        file=out,
-    )
+def encode_partial_labels(labels):
+    """Known-class labels as integers, ``-1`` for empty (or ``-1``) cells.
+
+    Integer labels keep their values; other labels are numbered in sorted
+    order. Returns the integer labels and a function that turns predicted
+    integers back into the file's labels (``novel_<j>`` for a new class).
+    """
+    labelled = (labels != "") & (labels != "-1")
+    if not labelled.any():
+        raise CommandLineError(
+            "the label column is empty on every row: a discovery method needs the "
+            "labels of the known classes"
+        )
+    names = np.unique(labels[labelled])
+    try:
+        as_int = names.astype(np.int64)
+    except ValueError:
+        as_int = None
+    if as_int is not None and (as_int >= 0).all():
+        y = np.full(len(labels), -1, dtype=np.int64)
+        y[labelled] = labels[labelled].astype(np.int64)
+        return y, lambda predicted, known=as_int: _name_novel(predicted, known, known)
+    y = np.full(len(labels), -1, dtype=np.int64)
+    y[labelled] = np.searchsorted(names, labels[labelled])
+    return y, lambda predicted: _name_novel(predicted, np.arange(len(names)), names)
+
+
+def _name_novel(predicted, known_codes, known_names):
+    lookup = dict(zip(known_codes.tolist(), map(str, known_names)))
+    novel = sorted(set(predicted.tolist()) - set(lookup))
+    lookup.update({code: f"{_NOVEL_PREFIX}{j}" for j, code in enumerate(novel)})
+    return np.array([lookup[code] for code in predicted.tolist()])
 
 
 def _fit_command(args):
-    X, _ = read_numeric_csv(args.data)
-    if args.n_clusters > X.shape[0]:
+    discovery = args.method in DISCOVERY_METHODS
+    if discovery and args.label_column is None:
         raise CommandLineError(
-            f"--n-clusters {args.n_clusters} is larger than the {X.shape[0]} rows of {args.data}"
+            f"--method {args.method} discovers new classes from known ones: give "
+            "--label-column (empty cells for unlabelled rows)"
+        )
+    if not discovery and args.label_column is not None:
+        raise CommandLineError(
+            f"--label-column applies to the discovery methods ({', '.join(DISCOVERY_METHODS)})"
+        )
+    if not discovery and args.n_clusters is None:
+        raise CommandLineError(f"--method {args.method} needs --n-clusters")
+    columns = args.columns.split(",") if args.columns else None
+    X, _, labels = read_table(args.data, columns, args.label_column)
+    if args.n_clusters is not None and not 1 <= args.n_clusters <= X.shape[0]:
+        raise CommandLineError(
+            f"--n-clusters {args.n_clusters} must be between 1 and the {X.shape[0]} rows "
+            f"of {args.data}"
         )
     epochs = {
         k: v
         for k, v in (("pretrain_epochs", args.pretrain_epochs), ("max_epochs", args.max_epochs))
         if v is not None
     }
-    if epochs and args.method == "kmeans":
+    if epochs and args.method in ("kmeans", "ncdkmeans"):
         raise CommandLineError("--pretrain-epochs/--max-epochs apply to deep methods only")
+    if args.pretrain_epochs is not None and args.method == "gmmgcd":
+        raise CommandLineError("--pretrain-epochs: gmmgcd trains in one phase (--max-epochs)")
+    if args.embedding and args.method == "kmeans":
+        raise CommandLineError("--embedding: k-means learns no embedding")
+    y, decode = (None, np.asarray)
+    n_known = 0
+    if discovery:
+        y, decode = encode_partial_labels(labels)
+        n_known = len(np.unique(y[y >= 0]))
+        if args.n_clusters is not None and args.n_clusters < n_known:
+            raise CommandLineError(
+                f"--n-clusters {args.n_clusters} is smaller than the {n_known} known "
+                f"classes of column {args.label_column!r}"
+            )
     estimator = make_estimator(
         args.method,
         args.n_clusters,
+        n_known=n_known,
         random_state=args.random_state,
         device=args.device,
         verbose=args.verbose,
@@ -240,42 +285,86 @@ def _fit_command(args):
     )
     if not args.no_scale:
         estimator = make_pipeline(StandardScaler(), estimator)
-    labels = estimator.fit_predict(X)
-    with open(args.output, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["label"])
-        writer.writerows([label] for label in labels)
-    clusters, sizes = np.unique(labels, return_counts=True)
+    estimator.fit(X, y)
+    predicted = estimator.predict(X)
+    written = decode(predicted)
+    _write_column(args.output, "label", written)
+    if args.embedding:
+        embedding = estimator.transform(X)
+        _write_rows(
+            args.embedding, [f"z{j}" for j in range(embedding.shape[1])], embedding.tolist()
+        )
+    if args.model:
+        with open(args.model, "wb") as handle:
+            pickle.dump(estimator, handle)
+    clusters, sizes = np.unique(written, return_counts=True)
     print(
-        f"wrote {len(labels)} labels in {len(clusters)} clusters to {args.output} "
-        f"(sizes {sizes.tolist()})"
+        f"wrote {len(written)} labels in {len(clusters)} clusters to {args.output} "
+        f"(sizes {dict(zip(clusters.tolist(), sizes.tolist()))})"
     )
+
+
+def _write_column(path, name, values):
+    _write_rows(path, [name], ([value] for value in values))
+
+
+def _write_rows(path, header, rows):
+    try:
+        with open(path, "w", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            writer.writerows(rows)
+    except OSError as exc:
+        raise CommandLineError(f"{path}: cannot write ({exc.strerror})") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """Bad options: one line on standard error and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
-        prog="python -m sklearn_deepclust",
-        description="Deep clustering with scikit-learn estimators.",
+    parser = _Parser(
+        prog="sklearn-deepclust",
+        description="Deep clustering and novel class discovery with scikit-learn estimators.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("demo", help="k-means and the deep clusterers on the digits table")
-    fit = commands.add_parser("fit", help="cluster the rows of a numeric CSV file")
-    fit.add_argument("data", help="CSV file with a header row and numeric columns")
-    fit.add_argument("-o", "--output", required=True, help="CSV file to write labels to")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    commands.add_parser("demo", help="every method on scikit-learn's digits table")
+    fit = commands.add_parser("fit", help="cluster the rows of a CSV or Parquet file")
+    fit.add_argument("data", help="CSV file with a header row, or a .parquet file")
+    fit.add_argument("-o", "--output", required=True, help="CSV file to write the labels to")
     fit.add_argument("--method", choices=METHODS, default="dec")
-    fit.add_argument("--n-clusters", type=int, required=True)
+    fit.add_argument(
+        "--n-clusters",
+        type=int,
+        help="number of clusters; for discovery methods the total with the known "
+        "classes, estimated when left out",
+    )
+    fit.add_argument(
+        "--columns", help="comma-separated feature columns (default: all but the label column)"
+    )
+    fit.add_argument(
+        "--label-column",
+        help="discovery methods: the known classes' labels, empty for unlabelled rows",
+    )
+    fit.add_argument("--embedding", help="CSV file to write the learned embedding to")
+    fit.add_argument("--model", help="file to pickle the fitted model (with its scaler) to")
     fit.add_argument(
         "--pretrain-epochs",
         type=int,
-        help="autoencoder (DEC, IDEC) or pretext (SCAN, SwAV, P2OT) epochs",
+        help="autoencoder (DEC, IDEC) or pretext (SCAN, SwAV, P2OT, PBN) epochs",
     )
     fit.add_argument("--max-epochs", type=int)
     fit.add_argument(
         "--no-scale", action="store_true", help="do not standardise the columns before clustering"
     )
-    fit.add_argument("--device", default="cpu")
+    fit.add_argument("--device", default="cpu", help='torch device, e.g. "cuda" (default cpu)')
     fit.add_argument("--random-state", type=int)
-    fit.add_argument("-v", "--verbose", action="count", default=0)
+    fit.add_argument(
+        "-v", "--verbose", action="count", default=0, help="-v: a line per epoch, -vv: progress"
+    )
     return parser
 
 
@@ -284,10 +373,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         if args.command == "demo":
+            from ._demo import run_demo
+
             run_demo()
         else:
             _fit_command(args)
     except (CommandLineError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())
+        print(f"error: {message}", file=sys.stderr)
         return 2
     return 0

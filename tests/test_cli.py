@@ -1,8 +1,10 @@
 """Command line: clusters a CSV, and fails with one clear line on bad input."""
 
 import csv
+import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -65,6 +67,143 @@ def test_fit_writes_one_label_per_row(blob_csv, tmp_path, method, capsys):
     assert "wrote 120 labels in 3 clusters" in capsys.readouterr().out
 
 
+@pytest.fixture
+def discovery_csv(tmp_path):
+    """Five blobs; the first three named and labelled, the last two unlabelled."""
+    X, y = make_blobs(n_samples=200, centers=5, n_features=4, cluster_std=0.5, random_state=0)
+    names = np.array(["ant", "bee", "cat", "dog", "eel"])[y]
+    labels = np.where(y < 3, names, "")
+    path = tmp_path / "known.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["a", "b", "c", "d", "species", "comment"])
+        writer.writerows([*row, label, "free text"] for row, label in zip(X.tolist(), labels))
+    return path, names
+
+
+def read_column(path):
+    with open(path) as handle:
+        rows = list(csv.reader(handle))
+    return rows[0], np.array([r[0] for r in rows[1:]])
+
+
+@pytest.mark.parametrize(
+    "method, options",
+    [
+        ("ncdkmeans", []),
+        ("pbn", ["--pretrain-epochs", "10", "--max-epochs", "50"]),
+        ("gmmgcd", ["--max-epochs", "30"]),
+    ],
+)
+def test_discovery_methods_name_known_and_novel_classes(discovery_csv, tmp_path, method, options):
+    data, names = discovery_csv
+    out, embedding, model_path = tmp_path / "l.csv", tmp_path / "z.csv", tmp_path / "m.pkl"
+    argv = ["fit", str(data), "--method", method, "--label-column", "species"]
+    argv += ["--columns", "a,b,c,d", "-o", str(out), "--random-state", "0", *options]
+    argv += ["--embedding", str(embedding), "--model", str(model_path)]
+    assert main(argv) == 0
+    header, written = read_column(out)
+    assert header == ["label"]
+    known = np.isin(names, ["ant", "bee", "cat"])
+    # Labelled rows keep their class; the two unlabelled blobs become two new classes.
+    assert (written[known] == names[known]).mean() >= 0.95
+    assert set(written[~known]) == {"novel_0", "novel_1"}
+    assert cluster_accuracy(names[~known], written[~known]) >= 0.95
+    # The embedding has a row per sample; the pickled model predicts the same.
+    with open(embedding) as handle:
+        rows = list(csv.reader(handle))
+    assert len(rows) == 201 and len(rows[0]) == len(rows[1]) >= 2
+    with open(model_path, "rb") as handle:
+        model = pickle.load(handle)
+    X = np.loadtxt(data, delimiter=",", skiprows=1, usecols=range(4))
+    codes = model.predict(X)
+    assert cluster_accuracy(codes, written) == 1.0
+
+
+def test_integer_labels_pass_through_and_minus_one_is_unlabelled(tmp_path):
+    X, y = make_blobs(n_samples=150, centers=3, n_features=3, cluster_std=0.4, random_state=1)
+    path = tmp_path / "int.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["x", "y", "z", "target"])
+        labels = [str(10 * c) if c < 2 else ("" if i % 2 else "-1") for i, c in enumerate(y)]
+        writer.writerows([*row, label] for row, label in zip(X.tolist(), labels))
+    out = tmp_path / "l.csv"
+    argv = ["fit", str(path), "--method", "ncdkmeans", "--label-column", "target"]
+    assert main([*argv, "-o", str(out), "--n-clusters", "3", "--random-state", "0"]) == 0
+    _, written = read_column(out)
+    assert set(written[y == 0]) == {"0"} and set(written[y == 1]) == {"10"}
+    assert set(written[y == 2]) == {"novel_0"}
+
+
+def test_parquet_input(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    X, y = make_blobs(n_samples=90, centers=3, n_features=2, cluster_std=0.3, random_state=2)
+    path = tmp_path / "data.parquet"
+    pq.write_table(pa.table({"u": X[:, 0], "v": X[:, 1], "name": ["r"] * 90}), path)
+    out = tmp_path / "l.csv"
+    argv = ["fit", str(path), "--method", "kmeans", "--n-clusters", "3", "--columns", "u,v"]
+    assert main([*argv, "-o", str(out), "--random-state", "0"]) == 0
+    assert cluster_accuracy(y, read_labels(out)) == 1.0
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--method", "pbn", "--columns", "a,b,c,d"], "give --label-column"),
+        (["--method", "dec", "--label-column", "species"], "--label-column applies to"),
+        (["--method", "kmeans"], "--method kmeans needs --n-clusters"),
+        (["--columns", "a,zz", "--n-clusters", "2"], "no column 'zz'; its columns are 'a'"),
+        (["--n-clusters", "2"], "column 'species' has an empty cell (row 1)"),
+        (["--n-clusters", "2", "--columns", "a,comment"], "column 'comment' holds 'free text'"),
+        (
+            [
+                "--method",
+                "gmmgcd",
+                "--label-column",
+                "species",
+                "--n-clusters",
+                "2",
+                "--columns",
+                "a,b",
+            ],
+            "--n-clusters 2 is smaller than the 3 known classes",
+        ),
+        (
+            ["--method", "kmeans", "--n-clusters", "2", "--columns", "a", "--embedding", "z.csv"],
+            "k-means learns no embedding",
+        ),
+        (
+            ["--method", "dec", "--n-clusters", "2", "--columns", "a", "--device", "cuda:7"],
+            "device='cuda:7'",
+        ),
+    ],
+)
+def test_bad_options_are_one_line_errors(discovery_csv, tmp_path, capsys, argv, message):
+    data, _ = discovery_csv
+    status = main(["fit", str(data), "-o", str(tmp_path / "o.csv"), *argv])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert message in err
+
+
+def test_console_script_reports_a_bad_option_in_one_line(tmp_path):
+    script = Path(sys.executable).with_name("sklearn-deepclust")
+    assert script.exists(), "pip install -e . creates the sklearn-deepclust console script"
+    result = subprocess.run(
+        [str(script), "fit", "x.csv", "-o", "o.csv", "--method", "nope"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "invalid choice: 'nope'" in result.stderr
+
+
 def test_non_numeric_column_is_a_one_line_error(tmp_path, capsys):
     path = tmp_path / "bad.csv"
     path.write_text("a,colour\n1.0,red\n2.0,blue\n")
@@ -72,7 +211,7 @@ def test_non_numeric_column_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2
     assert err.strip().count("\n") == 0
-    assert "column 'colour' holds 'red', which is not a number" in err
+    assert "column 'colour' holds 'red' (row 1), which is not a number" in err
 
 
 def test_missing_file_is_a_one_line_error(tmp_path, capsys):
@@ -85,7 +224,7 @@ def test_too_many_clusters_is_a_one_line_error(blob_csv, tmp_path, capsys):
     data, _ = blob_csv
     status = main(["fit", "--n-clusters", "500", str(data), "-o", str(tmp_path / "o.csv")])
     assert status == 2
-    assert "--n-clusters 500 is larger than the 120 rows" in capsys.readouterr().err
+    assert "--n-clusters 500 must be between 1 and the 120 rows" in capsys.readouterr().err
 
 
 def test_module_entry_point_exits_non_zero_on_error(tmp_path):
