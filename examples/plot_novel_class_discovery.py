@@ -20,6 +20,7 @@ wrapper that keeps the hidden labels away from ``fit``. Runs in about a
 minute on two CPU cores.
 """
 
+import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import GridSearchCV, train_test_split
@@ -66,3 +67,20 @@ print(
 known = ~is_novel
 known_accuracy = np.mean(pbn.predict(X_test)[known] == y_test[known])
 print(f"known-class accuracy on the test rows of 0-4: {known_accuracy:.3f}")
+
+# %%
+# Left: what hidden-class CV saw for each weight. Right: how the number of
+# novel classes was estimated, the silhouette of the unlabelled rows'
+# clustering in PBN's embedding for each candidate count.
+weights = search.cv_results_["param_estimator__classification_weight"]
+fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+left.bar([str(w) for w in weights], search.cv_results_["mean_test_score"])
+left.set_xlabel("classification_weight")
+left.set_ylabel("hidden-class accuracy (CV)")
+counts = sorted(pbn.n_novel_scores_)
+right.plot(counts, [pbn.n_novel_scores_[k] for k in counts], "o-")
+right.axvline(pbn.n_novel_clusters_, color="k", linestyle="--", label="estimate")
+right.set_xlabel("number of novel classes")
+right.set_ylabel("silhouette")
+right.legend()
+fig.tight_layout()

@@ -1,4 +1,13 @@
-"""The scikit-learn face shared by every deep clusterer of the package."""
+"""The scikit-learn face shared by every deep clusterer of the package.
+
+Its conventions follow scikit-learn's API design [1]_; training runs through
+skorch's ``NeuralNet`` machinery (callbacks, history, devices).
+
+References
+----------
+.. [1] L. Buitinck et al., "API design for machine learning software:
+   experiences from the scikit-learn project", ECML PKDD Workshop on
+   Languages for Data Mining and Machine Learning, 2013."""
 
 import io
 import warnings

@@ -118,7 +118,7 @@ def make_ncd_split(
     Every row of a novel class gets ``-1``; each known class keeps the label
     of a random ``labelled_fraction`` of its rows (at least one) and ``-1``
     on the rest. With ``labelled_fraction=1`` this is the NCD protocol of the
-    tabular NCD paper [3]_ (all known-class rows labelled, the unlabelled set
+    tabular NCD paper [1]_ (all known-class rows labelled, the unlabelled set
     is the novel classes); below 1 it is generalised category discovery,
     where the unlabelled set mixes known and novel classes.
 
@@ -143,6 +143,12 @@ def make_ncd_split(
         ``y`` with ``-1`` for the unlabelled rows.
     novel_classes : ndarray of int
         The hidden classes, sorted.
+
+    References
+    ----------
+    .. [1] C. Troisemaine, A. Reiffers-Masson, S. Gosselin, V. Lemaire and
+       S. Vaton, "A Practical Approach to Novel Class Discovery in Tabular
+       Data", Data Mining and Knowledge Discovery, 2024.
 
     Examples
     --------

@@ -7,6 +7,18 @@ NMI and ARI need no matching; use scikit-learn's
 :func:`~sklearn.metrics.normalized_mutual_info_score` and
 :func:`~sklearn.metrics.adjusted_rand_score` (scoring strings
 ``"normalized_mutual_info_score"`` and ``"adjusted_rand_score"``).
+
+References
+----------
+.. [1] H. W. Kuhn, "The Hungarian Method for the Assignment Problem", Naval
+   Research Logistics Quarterly, 1955.
+.. [2] J. Xie, R. Girshick and A. Farhadi, "Unsupervised Deep Embedding for
+   Clustering Analysis", ICML 2016 (clustering accuracy).
+.. [3] S. Vaze, K. Han, A. Vedaldi and A. Zisserman, "Generalized Category
+   Discovery", CVPR 2022 (all/old/new accuracy).
+.. [4] C. Troisemaine, A. Reiffers-Masson, S. Gosselin, V. Lemaire and
+   S. Vaton, "A Practical Approach to Novel Class Discovery in Tabular
+   Data", Data Mining and Knowledge Discovery, 2024 (novel-class accuracy).
 """
 
 import numpy as np

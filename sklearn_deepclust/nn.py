@@ -1,4 +1,14 @@
-"""Network builders: MLP encoders and decoders, and checks for user modules."""
+"""Network builders: MLP encoders and decoders, and checks for user modules.
+
+The default networks are the fully connected autoencoders of DEC [1]_; the
+optional input dropout makes the denoising autoencoder of [2]_.
+
+References
+----------
+.. [1] J. Xie, R. Girshick and A. Farhadi, "Unsupervised Deep Embedding for
+   Clustering Analysis", ICML 2016.
+.. [2] P. Vincent, H. Larochelle, Y. Bengio and P.-A. Manzagol, "Extracting
+   and Composing Robust Features with Denoising Autoencoders", ICML 2008."""
 
 import copy
 
@@ -68,7 +78,7 @@ def make_encoder(n_features, hidden_dims, embedding_dim):
 
 
 def make_decoder(n_features, hidden_dims, embedding_dim):
-    """The mirror of :func:`make_encoder`: ``embedding_dim -> ... -> n_features``."""
+    """The mirror of :func:`make_encoder`, from ``embedding_dim`` to ``n_features``."""
     return mlp((embedding_dim, *reversed(tuple(hidden_dims)), n_features))
 
 

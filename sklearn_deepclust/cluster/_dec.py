@@ -1,4 +1,11 @@
-"""Deep Embedded Clustering (DEC) and Improved DEC (IDEC)."""
+"""Deep Embedded Clustering (DEC) and Improved DEC (IDEC).
+
+References
+----------
+.. [1] J. Xie, R. Girshick and A. Farhadi, "Unsupervised Deep Embedding for
+   Clustering Analysis", ICML 2016.
+.. [2] X. Guo, L. Gao, X. Liu and J. Yin, "Improved Deep Embedded Clustering
+   with Local Structure Preservation", IJCAI 2017."""
 
 from numbers import Integral, Real
 
@@ -41,10 +48,10 @@ def soft_assignment(embedding, centroids, alpha=1.0):
 
 
 def target_distribution(q):
-    """DEC's sharpened target ``p_ij ∝ q_ij² / f_j`` (Xie et al., 2016, Eq. 3).
+    """DEC's sharpened target distribution (Xie et al., 2016).
 
-    ``f_j = sum_i q_ij`` is the soft frequency of cluster ``j``; dividing by it
-    keeps large clusters from swallowing the others.
+    Eq. 3 of the paper: ``p_ij ∝ q_ij² / f_j``, where ``f_j = sum_i q_ij`` is the
+    soft frequency of cluster ``j``; dividing by it keeps large clusters from swallowing the others.
 
     Parameters
     ----------
@@ -218,7 +225,7 @@ class DEC(DeepClusterer):
         Number of epochs of the clustering phase.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also

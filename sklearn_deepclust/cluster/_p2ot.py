@@ -1,4 +1,9 @@
-"""P²OT: progressive partial optimal transport pseudo-labels for imbalanced clusters."""
+"""P²OT: progressive partial optimal transport pseudo-labels for imbalanced clusters.
+
+References
+----------
+.. [1] C. Zhang, H. Ren and X. He, "P²OT: Progressive Partial Optimal
+   Transport for Deep Imbalanced Clustering", ICLR 2024."""
 
 from numbers import Real
 
@@ -156,7 +161,7 @@ class P2OT(_OTClusterer):
         Epochs of the clustering phase.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also

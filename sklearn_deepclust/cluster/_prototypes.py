@@ -14,6 +14,14 @@ each row; the codes of one view are the targets of the softmax (temperature
 ``temperature``) of the others, the swapped prediction of Caron et al.
 (``codes_from="views"``), or the codes of the clean row are the targets of
 every view (``codes_from="clean"``).
+
+References
+----------
+.. [1] M. Caron, I. Misra, J. Mairal, P. Goyal, P. Bojanowski and A. Joulin,
+   "Unsupervised Learning of Visual Features by Contrasting Cluster
+   Assignments", NeurIPS 2020.
+.. [2] C. Zhang, H. Ren and X. He, "P²OT: Progressive Partial Optimal
+   Transport for Deep Imbalanced Clustering", ICLR 2024.
 """
 
 import math

@@ -1,4 +1,9 @@
-"""SCAN: clustering by agreeing with mined nearest neighbours, then self-labelling."""
+"""SCAN: clustering by agreeing with mined nearest neighbours, then self-labelling.
+
+References
+----------
+.. [1] W. Van Gansbeke, S. Vandenhende, S. Georgoulis, M. Proesmans and
+   L. Van Gool, "SCAN: Learning to Classify Images without Labels", ECCV 2020."""
 
 from numbers import Integral, Real
 
@@ -305,7 +310,7 @@ class SCAN(DeepClusterer):
         Epochs of the clustering and self-labelling phases.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during fit, when ``X`` has string column names.
 
     See Also

@@ -141,7 +141,7 @@ class GMMGCD(DeepDiscoverer):
 
     Attributes
     ----------
-    classes_ : ndarray of shape (n_clusters_,)
+    classes_ : ndarray of shape (`n_clusters_`,)
         Label of each component: known labels, then new ones.
     known_classes_ : ndarray
         Labels of the known classes.
@@ -149,9 +149,9 @@ class GMMGCD(DeepDiscoverer):
         Components of the fitted mixture.
     n_novel_clusters_ : int
         Novel components (``n_clusters_ - len(known_classes_)``).
-    means_, variances_ : ndarray of shape (n_clusters_, embedding_dim)
+    means_, variances_ : ndarray of shape (`n_clusters_`, embedding_dim)
         The mixture's components in the embedding.
-    weights_ : ndarray of shape (n_clusters_,)
+    weights_ : ndarray of shape (`n_clusters_`,)
         Mixing weights.
     n_novel_scores_ : dict
         Silhouette per number of novel classes of the first estimate (when
@@ -170,7 +170,7 @@ class GMMGCD(DeepDiscoverer):
         ``"representation"``: the contrastive training.
     device_ : torch.device
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when ``X`` has string column names.
 
     See Also

@@ -56,10 +56,10 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
-    cluster_centers_ : ndarray of shape (n_clusters_, n_features)
+    cluster_centers_ : ndarray of shape (`n_clusters_`, n_features)
         The known classes' centroids (in the order of ``known_classes_``),
         then the novel ones.
-    classes_ : ndarray of shape (n_clusters_,)
+    classes_ : ndarray of shape (`n_clusters_`,)
         The label ``predict`` gives to each centroid: the known classes'
         own labels, then new integers after the largest known label.
     known_classes_ : ndarray
@@ -75,7 +75,7 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
     n_iter_ : int
         Lloyd iterations of the kept seeding.
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when ``X`` has string column names.
 
     See Also
@@ -215,7 +215,7 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        distances : ndarray of shape (n_samples, n_clusters_)
+        distances : ndarray of shape (n_samples, `n_clusters_`)
             Columns in the order of ``classes_``.
         """
         X_tensor = self._validated_tensor(X)

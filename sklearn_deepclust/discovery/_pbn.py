@@ -152,9 +152,9 @@ class PBN(DeepDiscoverer):
 
     Attributes
     ----------
-    cluster_centers_ : ndarray of shape (n_clusters_, embedding_dim)
+    cluster_centers_ : ndarray of shape (`n_clusters_`, embedding_dim)
         Centroids in the embedding: known classes, then novel ones.
-    classes_ : ndarray of shape (n_clusters_,)
+    classes_ : ndarray of shape (`n_clusters_`,)
         The label of each centroid (known labels, then new ones).
     known_classes_ : ndarray
         Labels of the known classes.
@@ -172,7 +172,7 @@ class PBN(DeepDiscoverer):
         Per phase (``"pretext"``, ``"training"``).
     device_ : torch.device
     n_features_in_ : int
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Defined when ``X`` has string column names.
 
     See Also
