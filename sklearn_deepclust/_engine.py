@@ -10,16 +10,31 @@ views of each row, or each row followed by one of its mined neighbours.
 Everything stays on the training device: batches are sliced from one tensor
 built once, the shuffling permutation is drawn on the device, and the epoch
 loss is accumulated on the device and read back once per epoch.
+
+Under ``torch.distributed`` (one process per device or host, each fitting
+the estimator on its own shard of the rows, shards of equal size) a phase
+starts from process 0's weights, every step averages the gradients over the
+processes, as DistributedDataParallel does, and the epoch loss is the mean
+over all shards; the optimal-transport codes reduce their marginals over the
+processes (:mod:`sklearn_deepclust.ot`). A step of P processes with batches
+of B rows each is then the step of one process on the P * B rows together,
+for losses that are means over rows given the batch (autoencoder
+pretraining, SwAV, P²OT). State that a method computes over its whole
+training set (DEC's target distribution, SCAN's neighbours, mixtures) is
+computed over each process's shard.
 """
 
 import math
 
 import torch
+import torch.distributed as dist
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PrintLog, ProgressBar
 
 __all__ = [
     "ConvergenceReached",
+    "average_gradients",
+    "broadcast_from_first_process",
     "DeviceBatchIterator",
     "IndexedTensorDataset",
     "PhaseNet",
@@ -27,6 +42,47 @@ __all__ = [
     "batched_forward",
     "train_phase",
 ]
+
+
+def _world_size():
+    """Number of torch.distributed processes; 1 when not initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def average_gradients(module):
+    """Replace each gradient of ``module`` by its mean over the processes.
+
+    One flattened all-reduce per step; a no-op in a single process.
+    """
+    world = _world_size()
+    if world == 1:
+        return
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+    flat /= world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def broadcast_from_first_process(module):
+    """Copy the parameters and buffers of process 0 to every process.
+
+    Called as a phase starts, as DistributedDataParallel does when it wraps a
+    module: whatever a process initialised from its own shard (k-means
+    centroids, prototypes) is then the same everywhere. A no-op in one process.
+    """
+    if _world_size() == 1:
+        return
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, src=0)
 
 
 class ConvergenceReached(Exception):
@@ -165,6 +221,7 @@ class PhaseNet(NeuralNet):
         y_pred = self.infer(inputs, **fit_params)
         loss = self.get_loss(y_pred, index, X=x, training=True)
         loss.backward()
+        average_gradients(self.module_)
         return {"loss": loss, "y_pred": y_pred}
 
     def fit_loop(self, X, y=None, epochs=None, **fit_params):
@@ -210,6 +267,10 @@ class PhaseNet(NeuralNet):
                 self._record_epoch_loss(prefix, loss_sum, n_seen)
 
     def _record_epoch_loss(self, prefix, loss_sum, n_seen):
+        if _world_size() > 1:  # the mean over every process's rows
+            totals = torch.stack([loss_sum, loss_sum.new_tensor(float(n_seen))])
+            dist.all_reduce(totals, op=dist.ReduceOp.SUM)
+            loss_sum, n_seen = totals[0], totals[1].item()
         epoch_loss = loss_sum.item() / n_seen  # one synchronisation per epoch
         self.history.record(prefix + "_loss", epoch_loss)
         if not math.isfinite(epoch_loss):
@@ -294,6 +355,7 @@ def train_phase(
     )
     if verbose:
         print(f"[{phase}]")
+    broadcast_from_first_process(module)
     net.fit(IndexedTensorDataset(X), y=None)
     return net.history
 

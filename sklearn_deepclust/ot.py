@@ -31,7 +31,12 @@ import math
 import torch
 import torch.distributed as dist
 
-__all__ = ["relaxed_partial_sinkhorn_log", "sinkhorn_log"]
+__all__ = [
+    "n_samples_over_processes",
+    "relaxed_partial_sinkhorn_log",
+    "sinkhorn_log",
+    "sum_over_processes",
+]
 
 
 def _is_distributed():
@@ -50,14 +55,28 @@ def _logsumexp_over_samples(log_values, distributed):
     return total.log() + peak
 
 
-def _log_uniform_sample_mass(scores, distributed):
-    """``log(1 / n)``, ``n`` the number of samples over all processes."""
+def sum_over_processes(value, distributed=None):
+    """``value`` (a tensor) summed over the torch.distributed processes.
+
+    ``distributed=None`` sums when ``torch.distributed`` is initialised with
+    more than one process; otherwise ``value`` is returned as it is.
+    """
+    if _is_distributed() if distributed is None else distributed:
+        value = value.clone()
+        dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value
+
+
+def n_samples_over_processes(scores, distributed=None):
+    """The number of rows of ``scores`` over all processes, a 0-d tensor on its device."""
     # Filled on the device: a tensor built on the host and copied to a GPU
     # would synchronise the stream once per batch.
-    count = scores.new_full((), float(scores.shape[0]))
-    if distributed:
-        dist.all_reduce(count, op=dist.ReduceOp.SUM)
-    return -count.log()
+    return sum_over_processes(scores.new_full((), float(scores.shape[0])), distributed)
+
+
+def _log_uniform_sample_mass(scores, distributed):
+    """``log(1 / n)``, ``n`` the number of samples over all processes."""
+    return -n_samples_over_processes(scores, distributed).log()
 
 
 def _check_problem(scores, epsilon, distributed):

@@ -18,6 +18,7 @@ from torch.nn import functional as F
 from .._base import DeepClusterer
 from .._engine import ConvergenceReached, RefreshEveryNBatches, batched_forward
 from ..nn import Autoencoder, ReconstructionLoss, check_decoder, make_decoder
+from ..ot import sum_over_processes
 
 __all__ = ["DEC", "soft_assignment", "target_distribution"]
 
@@ -50,8 +51,10 @@ def soft_assignment(embedding, centroids, alpha=1.0):
 def target_distribution(q):
     """DEC's sharpened target distribution (Xie et al., 2016).
 
-    Eq. 3 of the paper: ``p_ij ∝ q_ij² / f_j``, where ``f_j = sum_i q_ij`` is the
-    soft frequency of cluster ``j``; dividing by it keeps large clusters from swallowing the others.
+    Eq. 3 of the paper: ``p_ij ∝ q_ij² / f_j``, where ``f_j = sum_i q_ij`` is
+    the soft frequency of cluster ``j``; dividing by it keeps large clusters
+    from swallowing the others. Under ``torch.distributed``, ``f`` is summed
+    over the processes' shards.
 
     Parameters
     ----------
@@ -63,7 +66,7 @@ def target_distribution(q):
     p : torch.Tensor of shape (n_samples, n_clusters)
         Rows sum to one.
     """
-    weight = q.square() / q.sum(dim=0)
+    weight = q.square() / sum_over_processes(q.sum(dim=0))
     return weight / weight.sum(dim=1, keepdim=True)
 
 
@@ -127,7 +130,12 @@ class _TargetRefresh:
         self.loss.target = target_distribution(q)
         labels = q.argmax(dim=1)
         if self.previous_labels is not None:
-            changed = (labels != self.previous_labels).float().mean().item()
+            # Over every process's shard, so that all of them stop together.
+            counts = torch.stack(
+                [(labels != self.previous_labels).sum(), labels.new_tensor(labels.numel())]
+            ).float()
+            n_changed, n_rows = sum_over_processes(counts).tolist()
+            changed = n_changed / n_rows
             net.history.record("label_change", changed)
             if changed < self.tol:
                 raise ConvergenceReached

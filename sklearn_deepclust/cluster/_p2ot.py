@@ -11,7 +11,7 @@ import torch
 from sklearn.utils._param_validation import Interval
 from torch.nn import functional as F
 
-from ..ot import relaxed_partial_sinkhorn_log
+from ..ot import n_samples_over_processes, relaxed_partial_sinkhorn_log
 from ._prototypes import _OTClusterer, sigmoid_rampup
 
 __all__ = ["P2OT", "progressive_mass"]
@@ -261,4 +261,4 @@ class P2OT(_OTClusterer):
             kl_weight=self.kl_weight,
             n_iters=self.sinkhorn_iters,
         )
-        return log_plan.exp() * scores.shape[0]
+        return log_plan.exp() * n_samples_over_processes(scores)

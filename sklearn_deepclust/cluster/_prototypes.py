@@ -38,6 +38,7 @@ from .._base import DeepClusterer
 from .._engine import batched_forward
 from ..augment import TabularView
 from ..nn import mlp
+from ..ot import sum_over_processes
 from ..pretext import PRETEXT_TASKS, RandomViews
 
 # Rows per cluster the codes are computed over, below which the queue is used.
@@ -198,6 +199,11 @@ def swapped_prediction_loss(scores, codes, temperature, pairs=None):
     log_proba = F.log_softmax(scores / temperature, dim=-1)
     total = sum(-(codes[b] * log_proba[a]).sum() for a, b in pairs)
     weight = sum(codes[b].sum() for _, b in pairs)
+    # Under torch.distributed: divided by the mean weight per process, so that
+    # the gradients the engine averages over the processes are those of the
+    # whole batch's loss (the codes are targets: no gradient flows here).
+    processes = sum_over_processes(weight.new_ones(()))
+    weight = sum_over_processes(weight.detach()) / processes
     return total / weight.clamp_min(1e-12)
 
 

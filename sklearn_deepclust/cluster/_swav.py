@@ -2,7 +2,7 @@
 
 import torch
 
-from ..ot import sinkhorn_log
+from ..ot import n_samples_over_processes, sinkhorn_log
 from ._prototypes import _OTClusterer
 
 __all__ = ["SwAVClustering"]
@@ -199,4 +199,4 @@ class SwAVClustering(_OTClusterer):
 
     def _codes(self, scores, progress):
         log_plan = sinkhorn_log(scores, self.epsilon, self.sinkhorn_iters)
-        return log_plan.exp() * scores.shape[0]
+        return log_plan.exp() * n_samples_over_processes(scores)

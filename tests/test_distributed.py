@@ -1,0 +1,157 @@
+"""Training on several processes: two gloo workers make the model of one.
+
+Each worker fits the estimator on its own half of the rows, inside an
+initialised ``torch.distributed`` process group (what ``torchrun`` sets up on
+several devices or hosts). The engine averages the gradients over the
+workers at every step and the optimal-transport codes reduce their marginals
+over them, so that two workers with batches of B rows take the steps of one
+process with batches of 2 B rows: the same model, to float tolerance.
+"""
+
+import os
+import socket
+
+import numpy as np
+import pytest
+import torch
+import torch.multiprocessing as mp
+from sklearn.datasets import make_blobs
+
+from sklearn_deepclust import DEC, P2OT, SwAVClustering
+
+N_ROWS = 120
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _data():
+    X, _ = make_blobs(n_samples=N_ROWS, centers=3, n_features=6, random_state=0)
+    return X.astype(np.float32)
+
+
+# One batch per epoch holds every row (the whole shard on a worker), so the
+# order of the rows inside a batch is all that can differ between the runs.
+# Views without corruption: random corruption of a row would draw different
+# random numbers on a worker than in the single process.
+ESTIMATORS = {
+    "swav": lambda batch_size: SwAVClustering(
+        3,
+        hidden_dims=(16,),
+        embedding_dim=8,
+        projection_dim=8,
+        pretext="none",
+        corruption_rate=0.0,
+        queue_length=0,
+        max_epochs=8,
+        batch_size=batch_size,
+        random_state=0,
+    ),
+    "p2ot": lambda batch_size: P2OT(
+        3,
+        hidden_dims=(16,),
+        embedding_dim=8,
+        projection_dim=8,
+        pretext="none",
+        corruption_rate=0.0,
+        max_epochs=8,
+        batch_size=batch_size,
+        random_state=0,
+    ),
+    # DEC's autoencoder pretraining: a plain mean-over-rows loss.
+    "dec-pretraining": lambda batch_size: DEC(
+        3,
+        hidden_dims=(16,),
+        embedding_dim=2,
+        pretrain_epochs=8,
+        max_epochs=0,
+        batch_size=batch_size,
+        random_state=0,
+    ),
+}
+
+
+def _losses(model):
+    """Epoch losses of the last phase that trained."""
+    trained = [h for h in model.history_.values() if len(h)]
+    return trained[-1][:, "train_loss"]
+
+
+def _shorter(name):
+    """The same estimator stopped after one epoch."""
+    epochs = {"pretrain_epochs": 1} if name.startswith("dec") else {"max_epochs": 1}
+    return ESTIMATORS[name](N_ROWS).set_params(**epochs)
+
+
+def _dec_worker(rank, world_size, port, out):
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        shard = np.array_split(_data(), world_size)[rank]
+        model = DEC(
+            3,
+            hidden_dims=(16,),
+            embedding_dim=2,
+            pretrain_epochs=5,
+            max_epochs=20,
+            tol=0.01,
+            update_interval=1,
+            batch_size=20,
+            random_state=0,
+        ).fit(shard)
+        out[rank] = {k: v.clone() for k, v in model.module_.state_dict().items()}
+        out[f"epochs{rank}"] = len(model.history_["cluster"])
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def test_dec_workers_start_from_the_same_centroids_and_stop_together():
+    """k-means runs on each shard; the clustering phase starts from process
+    0's centroids, and the stopping rule counts the label changes of all
+    shards, so that no process waits for another that stopped."""
+    out = mp.Manager().dict()
+    mp.spawn(_dec_worker, args=(2, _free_port(), out), nprocs=2, join=True)
+    assert out["epochs0"] == out["epochs1"] < 20  # stopped early, together
+    for key, value in out[0].items():
+        torch.testing.assert_close(out[1][key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def _worker(rank, world_size, port, name, out):
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world_size)
+    try:
+        shard = np.array_split(_data(), world_size)[rank]
+        model = ESTIMATORS[name](len(shard)).fit(shard)
+        out[rank] = {k: v.clone() for k, v in model.module_.state_dict().items()}
+        out[f"loss{rank}"] = _losses(model)
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.parametrize("name", list(ESTIMATORS))
+def test_two_gloo_workers_train_the_model_of_one_process(name):
+    out = mp.Manager().dict()
+    mp.spawn(_worker, args=(2, _free_port(), name, out), nprocs=2, join=True)
+    single = ESTIMATORS[name](N_ROWS).fit(_data())
+    expected = single.module_.state_dict()
+    if name.startswith("dec"):
+        # k-means in the embedding after pretraining runs on each shard.
+        expected = {k: v for k, v in expected.items() if k != "centroids"}
+    assert set(expected) <= set(out[0])
+    for key, value in expected.items():
+        torch.testing.assert_close(out[0][key], value, rtol=1e-4, atol=1e-5, msg=key)
+        torch.testing.assert_close(out[1][key], value, rtol=1e-4, atol=1e-5, msg=key)
+    # Both workers record the loss over all rows: the single process's loss.
+    losses = _losses(single)
+    np.testing.assert_allclose(out["loss0"], losses, rtol=1e-4)
+    np.testing.assert_allclose(out["loss1"], losses, rtol=1e-4)
+    # The weights moved over the epochs: not two identical initialisations.
+    early = _shorter(name).fit(_data()).module_.state_dict()
+    assert any(not torch.allclose(early[key], value) for key, value in expected.items())
