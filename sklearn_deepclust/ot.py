@@ -31,12 +31,7 @@ import math
 import torch
 import torch.distributed as dist
 
-__all__ = [
-    "n_samples_over_processes",
-    "relaxed_partial_sinkhorn_log",
-    "sinkhorn_log",
-    "sum_over_processes",
-]
+__all__ = ["relaxed_partial_sinkhorn_log", "sinkhorn_log"]
 
 
 def _is_distributed():
