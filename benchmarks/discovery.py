@@ -236,6 +236,10 @@ def _paper(table, method):
     return PAPER.get((table, method.replace(" (est. K)", "")), "")
 
 
+def _short(setting):
+    return setting.replace("classification_weight", "w").replace("embedding_dim", "width")
+
+
 def report(records):
     ncd_rows = []
     for table in TABLES:
@@ -298,11 +302,11 @@ def report(records):
                     table,
                     str(r["seed"]),
                     "<br>".join(
-                        f"{setting}: {score:.3f} / {r['hindsight'][setting]:.3f}"
+                        f"{_short(setting)}: {score:.3f} / {r['hindsight'][setting]:.3f}"
                         for setting, score in r["cv_scores"].items()
                     ),
-                    r["picked"],
-                    r["best"],
+                    _short(r["picked"]),
+                    _short(r["best"]),
                     f"{100 * r['gap']:.1f}",
                 ]
             )
