@@ -1,5 +1,10 @@
 """Shared test helpers (importable because pytest puts tests/ on sys.path)."""
 
+import os
+import socket
+
+import torch
+
 from sklearn_deepclust import DEC, P2OT, SCAN, SwAVClustering
 
 SMALL_NETWORK = dict(n_clusters=4, hidden_dims=(32,), batch_size=64, random_state=0)
@@ -79,3 +84,18 @@ def small_gmmgcd(**params):
         random_state=0,
     )
     return GMMGCD(**{**defaults, **params})
+
+
+def join_gloo_group(rank, world_size, port):
+    """In a spawned test process: join a CPU ``gloo`` group on localhost."""
+    os.environ["MASTER_ADDR"] = "127.0.0.1"
+    os.environ["MASTER_PORT"] = str(port)
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world_size)
+
+
+def free_port():
+    """A TCP port nothing listens on, for a test's process group."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

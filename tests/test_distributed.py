@@ -8,24 +8,16 @@ over them, so that two workers with batches of B rows take the steps of one
 process with batches of 2 B rows: the same model, to float tolerance.
 """
 
-import os
-import socket
-
 import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
+from _helpers import free_port, join_gloo_group
 from sklearn.datasets import make_blobs
 
 from sklearn_deepclust import DEC, P2OT, SwAVClustering
 
 N_ROWS = 120
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _data():
@@ -37,30 +29,19 @@ def _data():
 # order of the rows inside a batch is all that can differ between the runs.
 # Views without corruption: random corruption of a row would draw different
 # random numbers on a worker than in the single process.
+OT_SETTINGS = dict(
+    hidden_dims=(16,),
+    embedding_dim=8,
+    projection_dim=8,
+    pretext="none",
+    corruption_rate=0.0,
+    queue_length=0,
+    max_epochs=8,
+    random_state=0,
+)
 ESTIMATORS = {
-    "swav": lambda batch_size: SwAVClustering(
-        3,
-        hidden_dims=(16,),
-        embedding_dim=8,
-        projection_dim=8,
-        pretext="none",
-        corruption_rate=0.0,
-        queue_length=0,
-        max_epochs=8,
-        batch_size=batch_size,
-        random_state=0,
-    ),
-    "p2ot": lambda batch_size: P2OT(
-        3,
-        hidden_dims=(16,),
-        embedding_dim=8,
-        projection_dim=8,
-        pretext="none",
-        corruption_rate=0.0,
-        max_epochs=8,
-        batch_size=batch_size,
-        random_state=0,
-    ),
+    "swav": lambda batch_size: SwAVClustering(3, batch_size=batch_size, **OT_SETTINGS),
+    "p2ot": lambda batch_size: P2OT(3, batch_size=batch_size, **OT_SETTINGS),
     # DEC's autoencoder pretraining: a plain mean-over-rows loss.
     "dec-pretraining": lambda batch_size: DEC(
         3,
@@ -72,6 +53,17 @@ ESTIMATORS = {
         random_state=0,
     ),
 }
+# DEC through its clustering phase, whose stopping rule ends it early.
+SYNCED_DEC = dict(
+    hidden_dims=(16,),
+    embedding_dim=2,
+    pretrain_epochs=5,
+    max_epochs=20,
+    tol=0.01,
+    update_interval=1,
+    batch_size=20,
+    random_state=0,
+)
 
 
 def _losses(model):
@@ -86,26 +78,18 @@ def _shorter(name):
     return ESTIMATORS[name](N_ROWS).set_params(**epochs)
 
 
-def _dec_worker(rank, world_size, port, out):
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=world_size)
+def _worker(rank, world_size, port, name, out):
+    """Fit ``name`` on this process's shard; leave its weights (and more) in ``out``."""
+    join_gloo_group(rank, world_size, port)
     try:
         shard = np.array_split(_data(), world_size)[rank]
-        model = DEC(
-            3,
-            hidden_dims=(16,),
-            embedding_dim=2,
-            pretrain_epochs=5,
-            max_epochs=20,
-            tol=0.01,
-            update_interval=1,
-            batch_size=20,
-            random_state=0,
-        ).fit(shard)
+        if name == "dec":
+            model = DEC(3, **SYNCED_DEC).fit(shard)
+            out[f"epochs{rank}"] = len(model.history_["cluster"])
+        else:
+            model = ESTIMATORS[name](len(shard)).fit(shard)
+            out[f"loss{rank}"] = _losses(model)
         out[rank] = {k: v.clone() for k, v in model.module_.state_dict().items()}
-        out[f"epochs{rank}"] = len(model.history_["cluster"])
     finally:
         torch.distributed.destroy_process_group()
 
@@ -115,30 +99,16 @@ def test_dec_workers_start_from_the_same_centroids_and_stop_together():
     0's centroids, and the stopping rule counts the label changes of all
     shards, so that no process waits for another that stopped."""
     out = mp.Manager().dict()
-    mp.spawn(_dec_worker, args=(2, _free_port(), out), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), "dec", out), nprocs=2, join=True)
     assert out["epochs0"] == out["epochs1"] < 20  # stopped early, together
     for key, value in out[0].items():
         torch.testing.assert_close(out[1][key], value, rtol=1e-5, atol=1e-6, msg=key)
 
 
-def _worker(rank, world_size, port, name, out):
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=world_size)
-    try:
-        shard = np.array_split(_data(), world_size)[rank]
-        model = ESTIMATORS[name](len(shard)).fit(shard)
-        out[rank] = {k: v.clone() for k, v in model.module_.state_dict().items()}
-        out[f"loss{rank}"] = _losses(model)
-    finally:
-        torch.distributed.destroy_process_group()
-
-
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_two_gloo_workers_train_the_model_of_one_process(name):
     out = mp.Manager().dict()
-    mp.spawn(_worker, args=(2, _free_port(), name, out), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), name, out), nprocs=2, join=True)
     single = ESTIMATORS[name](N_ROWS).fit(_data())
     expected = single.module_.state_dict()
     if name.startswith("dec"):

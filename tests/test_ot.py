@@ -1,13 +1,11 @@
 """Log-domain Sinkhorn against POT, its properties, and its distributed form."""
 
-import os
-import socket
-
 import numpy as np
 import ot as pot
 import pytest
 import torch
 import torch.multiprocessing as mp
+from _helpers import free_port, join_gloo_group
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -102,16 +100,8 @@ def test_bad_input_is_rejected():
         sinkhorn_log(torch.zeros(3, 2), epsilon=0)
 
 
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _worker(rank, world_size, port, scores, out):
-    os.environ["MASTER_ADDR"] = "127.0.0.1"
-    os.environ["MASTER_PORT"] = str(port)
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=world_size)
+    join_gloo_group(rank, world_size, port)
     try:
         rows = scores.chunk(world_size)[rank]
         out[rank] = sinkhorn_log(rows, 0.05, n_iters=3)
@@ -123,7 +113,7 @@ def test_two_gloo_processes_give_the_codes_of_the_whole_batch():
     scores = torch.tensor(_problem(5, 24, 4)[0], dtype=torch.float64)
     manager = mp.Manager()
     out = manager.dict()
-    mp.spawn(_worker, args=(2, _free_port(), scores, out), nprocs=2, join=True)
+    mp.spawn(_worker, args=(2, free_port(), scores, out), nprocs=2, join=True)
     distributed = torch.cat([out[0], out[1]])
     torch.testing.assert_close(distributed, sinkhorn_log(scores, 0.05, n_iters=3))
 
