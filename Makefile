@@ -40,8 +40,8 @@ bench: $(VENV)/.installed-bench
 	$(PY) -m benchmarks quality imbalanced discovery engine scale neighbors sinkhorn
 
 lint: $(VENV)/.installed
-	$(VENV)/bin/ruff check sklearn_deepclust tests benchmarks examples
-	$(VENV)/bin/ruff format --check sklearn_deepclust tests benchmarks examples
+	$(VENV)/bin/ruff check sklearn_deepclust tests benchmarks examples doc
+	$(VENV)/bin/ruff format --check sklearn_deepclust tests benchmarks examples doc
 
 # HTML in doc/_build/html; warnings are errors and every example in
 # examples/ runs (the gallery).
