@@ -27,14 +27,18 @@ computed over each process's shard.
 import math
 
 import torch
-import torch.distributed as dist
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EpochTimer, PrintLog, ProgressBar
 
+from ._distributed import (
+    average_gradients,
+    broadcast_from_first_process,
+    sum_over_processes,
+    world_size,
+)
+
 __all__ = [
     "ConvergenceReached",
-    "average_gradients",
-    "broadcast_from_first_process",
     "DeviceBatchIterator",
     "IndexedTensorDataset",
     "PhaseNet",
@@ -42,47 +46,6 @@ __all__ = [
     "batched_forward",
     "train_phase",
 ]
-
-
-def _world_size():
-    """Number of torch.distributed processes; 1 when not initialised."""
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_world_size()
-    return 1
-
-
-def average_gradients(module):
-    """Replace each gradient of ``module`` by its mean over the processes.
-
-    One flattened all-reduce per step; a no-op in a single process.
-    """
-    world = _world_size()
-    if world == 1:
-        return
-    grads = [p.grad for p in module.parameters() if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
-    dist.all_reduce(flat, op=dist.ReduceOp.SUM)
-    flat /= world
-    offset = 0
-    for g in grads:
-        g.copy_(flat[offset : offset + g.numel()].view_as(g))
-        offset += g.numel()
-
-
-def broadcast_from_first_process(module):
-    """Copy the parameters and buffers of process 0 to every process.
-
-    Called as a phase starts, as DistributedDataParallel does when it wraps a
-    module: whatever a process initialised from its own shard (k-means
-    centroids, prototypes) is then the same everywhere. A no-op in one process.
-    """
-    if _world_size() == 1:
-        return
-    with torch.no_grad():
-        for tensor in [*module.parameters(), *module.buffers()]:
-            dist.broadcast(tensor.data, src=0)
 
 
 class ConvergenceReached(Exception):
@@ -267,9 +230,8 @@ class PhaseNet(NeuralNet):
                 self._record_epoch_loss(prefix, loss_sum, n_seen)
 
     def _record_epoch_loss(self, prefix, loss_sum, n_seen):
-        if _world_size() > 1:  # the mean over every process's rows
-            totals = torch.stack([loss_sum, loss_sum.new_tensor(float(n_seen))])
-            dist.all_reduce(totals, op=dist.ReduceOp.SUM)
+        if world_size() > 1:  # the mean over every process's rows
+            totals = sum_over_processes(torch.stack([loss_sum, loss_sum.new_tensor(float(n_seen))]))
             loss_sum, n_seen = totals[0], totals[1].item()
         epoch_loss = loss_sum.item() / n_seen  # one synchronisation per epoch
         self.history.record(prefix + "_loss", epoch_loss)

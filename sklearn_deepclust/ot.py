@@ -31,11 +31,9 @@ import math
 import torch
 import torch.distributed as dist
 
+from ._distributed import sum_over_processes, world_size
+
 __all__ = ["relaxed_partial_sinkhorn_log", "sinkhorn_log"]
-
-
-def _is_distributed():
-    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
 
 
 def _logsumexp_over_samples(log_values, distributed):
@@ -48,18 +46,6 @@ def _logsumexp_over_samples(log_values, distributed):
     total = (log_values - peak).exp().sum(dim=0)
     dist.all_reduce(total, op=dist.ReduceOp.SUM)
     return total.log() + peak
-
-
-def sum_over_processes(value, distributed=None):
-    """``value`` (a tensor) summed over the torch.distributed processes.
-
-    ``distributed=None`` sums when ``torch.distributed`` is initialised with
-    more than one process; otherwise ``value`` is returned as it is.
-    """
-    if _is_distributed() if distributed is None else distributed:
-        value = value.clone()
-        dist.all_reduce(value, op=dist.ReduceOp.SUM)
-    return value
 
 
 def n_samples_over_processes(scores, distributed=None):
@@ -82,7 +68,7 @@ def _check_problem(scores, epsilon, distributed):
         )
     if epsilon <= 0:
         raise ValueError(f"epsilon must be > 0; got {epsilon}.")
-    return _is_distributed() if distributed is None else distributed
+    return world_size() > 1 if distributed is None else distributed
 
 
 @torch.no_grad()

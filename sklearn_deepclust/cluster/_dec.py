@@ -16,9 +16,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._base import DeepClusterer
+from .._distributed import sum_over_processes
 from .._engine import ConvergenceReached, RefreshEveryNBatches, batched_forward
 from ..nn import Autoencoder, ReconstructionLoss, check_decoder, make_decoder
-from ..ot import sum_over_processes
 
 __all__ = ["DEC", "soft_assignment", "target_distribution"]
 

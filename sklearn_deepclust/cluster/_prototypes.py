@@ -35,10 +35,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from .._base import DeepClusterer
+from .._distributed import sum_over_processes, world_size
 from .._engine import batched_forward
 from ..augment import TabularView
 from ..nn import mlp
-from ..ot import sum_over_processes
 from ..pretext import PRETEXT_TASKS, RandomViews
 
 # Rows per cluster the codes are computed over, below which the queue is used.
@@ -202,8 +202,7 @@ def swapped_prediction_loss(scores, codes, temperature, pairs=None):
     # Under torch.distributed: divided by the mean weight per process, so that
     # the gradients the engine averages over the processes are those of the
     # whole batch's loss (the codes are targets: no gradient flows here).
-    processes = sum_over_processes(weight.new_ones(()))
-    weight = sum_over_processes(weight.detach()) / processes
+    weight = sum_over_processes(weight.detach()) / world_size()
     return total / weight.clamp_min(1e-12)
 
 

@@ -1,0 +1,59 @@
+"""The few torch.distributed operations the package needs, no-ops in one process.
+
+Training on several processes (one per device or host, each fitting on its
+own shard of the rows) is described in :mod:`sklearn_deepclust._engine`.
+"""
+
+import torch
+import torch.distributed as dist
+
+__all__ = ["sum_over_processes", "world_size"]
+
+
+def world_size():
+    """Number of torch.distributed processes; 1 when none is initialised."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return 1
+
+
+def sum_over_processes(value, distributed=None):
+    """``value`` (a tensor) summed over the torch.distributed processes.
+
+    ``distributed=None`` sums when there is more than one process; otherwise
+    ``value`` is returned as it is. The input is never modified.
+    """
+    if world_size() > 1 if distributed is None else distributed:
+        value = value.clone()
+        dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value
+
+
+def broadcast_from_first_process(module):
+    """Copy the parameters and buffers of process 0 to every process.
+
+    Called as a phase starts, as DistributedDataParallel does when it wraps a
+    module: whatever a process initialised from its own shard (k-means
+    centroids, prototypes) is then the same everywhere.
+    """
+    if world_size() == 1:
+        return
+    with torch.no_grad():
+        for tensor in [*module.parameters(), *module.buffers()]:
+            dist.broadcast(tensor.data, src=0)
+
+
+def average_gradients(module):
+    """Replace each gradient of ``module`` by its mean over the processes.
+
+    One flattened all-reduce per step.
+    """
+    world = world_size()
+    grads = [p.grad for p in module.parameters() if p.grad is not None]
+    if world == 1 or not grads:
+        return
+    flat = sum_over_processes(torch.cat([g.reshape(-1) for g in grads])) / world
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset : offset + g.numel()].view_as(g))
+        offset += g.numel()
