@@ -41,9 +41,19 @@ def main(argv=None):
         help="discovery: protocols to run (ncd, gcd, cv); default all",
     )
     parser.add_argument(
+        "--estimators", nargs="+", default=None, help="scale: estimators to run; default all"
+    )
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=[10_000, 100_000, 1_000_000],
+        help="scale: numbers of rows",
+    )
+    parser.add_argument(
         "--report-only",
         action="store_true",
-        help="quality, imbalanced, discovery: rebuild the table from the saved raw results",
+        help="quality, imbalanced, discovery, scale: rebuild the table from the saved raw results",
     )
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
@@ -110,7 +120,11 @@ def main(argv=None):
         else:
             from . import scale
 
-            text, _ = scale.run(device=args.device)
+            raw = RESULTS / "scale.jsonl"
+            if not args.report_only:
+                scale.run(args.estimators or scale.ESTIMATORS, args.sizes, args.device, raw)
+            records = [json.loads(line) for line in raw.read_text().splitlines()]
+            text = scale.report(records)
         (RESULTS / f"{name}.md").write_text(text + "\n")
         print(f"\n## {name}\n\n{text}\n", flush=True)
 

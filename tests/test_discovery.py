@@ -23,6 +23,7 @@ from sklearn_deepclust.discovery import (
     estimate_n_novel_clusters,
     ncd_kmeans,
 )
+from sklearn_deepclust.discovery._base import _group_sums, _mean_variance, _squared_distances
 from sklearn_deepclust.discovery._mixture import (
     GaussianMixtureState,
     initial_state,
@@ -143,6 +144,23 @@ def test_ncd_kmeans_keeps_known_centroids_fixed():
     labels = torch.cdist(X, centroids[2:]).argmin(1).numpy()
     assert adjusted_rand_score(reference.labels_, labels) >= 0.99
     assert inertia == pytest.approx(reference.inertia_, rel=1e-3)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(2, 40), st.integers(1, 6), st.integers(1, 5), st.integers(0, 10_000))
+def test_kmeans_arithmetic_agrees_with_direct_formulas(n_samples, n_features, n_groups, seed):
+    # The distance, variance and group sums avoid copies of X; they must still
+    # equal the textbook computations.
+    generator = torch.Generator().manual_seed(seed)
+    X = torch.randn(n_samples, n_features, generator=generator, dtype=torch.float64)
+    centroids = torch.randn(n_groups, n_features, generator=generator, dtype=torch.float64)
+    torch.testing.assert_close(_squared_distances(X, centroids), torch.cdist(X, centroids) ** 2)
+    torch.testing.assert_close(_mean_variance(X), X.var(0).mean())
+    groups = torch.randint(-1, n_groups, (n_samples,), generator=generator)
+    sums, counts = _group_sums(X, groups, n_groups)
+    for g in range(n_groups):
+        torch.testing.assert_close(sums[g], X[groups == g].sum(0))
+        assert counts[g] == (groups == g).sum()
 
 
 def test_ncd_kmeans_is_repeatable_with_the_same_generator():

@@ -36,6 +36,70 @@ def test_mining_equals_brute_force(n_samples, dim, n_neighbors, chunk_size, metr
     np.testing.assert_array_equal(np.sort(found, 1), np.sort(expected, 1))
 
 
+@settings(max_examples=20, deadline=None)
+@given(
+    st.integers(40, 120),
+    st.integers(2, 5),
+    st.integers(1, 6),
+    st.sampled_from(["cosine", "euclidean"]),
+    st.integers(0, 10_000),
+)
+def test_partition_probing_every_cell_is_exact(n_samples, dim, n_neighbors, metric, seed):
+    # With as many probes as cells, every sample is a candidate: the inverted
+    # file must then return the brute-force answer.
+    X = torch.from_numpy(np.random.default_rng(seed).normal(size=(n_samples, dim))).float()
+    exact = mine_neighbors(X, n_neighbors, metric=metric, algorithm="brute")
+    found = mine_neighbors(
+        X, n_neighbors, metric=metric, algorithm="partition", cell_size=8, n_probe=n_samples
+    )
+    torch.testing.assert_close(found.sort(dim=1).values, exact.sort(dim=1).values)
+
+
+def _blobs(n_samples, dim, n_centers, seed):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=5.0, size=(n_centers, dim))
+    labels = rng.integers(n_centers, size=n_samples)
+    return torch.from_numpy(centers[labels] + rng.normal(size=(n_samples, dim))).float()
+
+
+def test_partition_recalls_most_exact_neighbours_on_clustered_data():
+    X = _blobs(6000, 8, 12, seed=0)
+    exact = mine_neighbors(X, 10, algorithm="brute").numpy()
+    found = mine_neighbors(X, 10, algorithm="partition", cell_size=200, random_state=0).numpy()
+    recall = np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, found)])
+    assert recall >= 0.95
+    # A single probed cell (of 30) finds clearly fewer: the probes matter.
+    one_cell = mine_neighbors(
+        X, 10, algorithm="partition", cell_size=200, n_probe=1, random_state=0
+    ).numpy()
+    assert np.mean([len(set(a) & set(b)) / 10 for a, b in zip(exact, one_cell)]) < recall
+
+
+def test_partition_probes_more_cells_when_they_hold_too_few_samples():
+    # Cells of about two samples: the search widens until it has enough
+    # candidates, past the 17 nearest cells ranked up front.
+    X = _blobs(300, 3, 4, seed=1)
+    found = mine_neighbors(
+        X, 40, algorithm="partition", cell_size=2, n_probe=1, random_state=0
+    ).numpy()
+    assert not np.any(found == np.arange(300)[:, None])
+    assert all(len(set(row)) == 40 for row in found)
+
+
+def test_partition_is_repeatable_and_auto_picks_it_above_the_threshold(monkeypatch):
+    # One probe per sample: approximate enough to tell the two algorithms apart.
+    X = _blobs(3000, 4, 5, seed=2)
+    options = {"cell_size": 100, "n_probe": 1, "random_state": 3}
+    first = mine_neighbors(X, 5, algorithm="partition", **options)
+    again = mine_neighbors(X, 5, algorithm="partition", **options)
+    torch.testing.assert_close(first, again)
+    brute = mine_neighbors(X, 5, algorithm="brute")
+    assert (first != brute).any()
+    torch.testing.assert_close(mine_neighbors(X, 5, algorithm="auto", **options), brute)
+    monkeypatch.setattr("sklearn_deepclust.neighbors.AUTO_BRUTE_MAX_SAMPLES", 2999)
+    torch.testing.assert_close(mine_neighbors(X, 5, algorithm="auto", **options), first)
+
+
 def test_neighbours_come_nearest_first_and_never_include_self():
     points = torch.tensor([[0.0], [1.0], [3.0], [7.0]])
     neighbors = mine_neighbors(points, n_neighbors=3, metric="euclidean", chunk_size=2)
@@ -67,6 +131,9 @@ def test_purity_on_a_hand_worked_example():
     [
         ({"n_neighbors": 5}, "n_neighbors=5 must be between 1 and n_samples - 1 = 4"),
         ({"metric": "manhattan"}, "metric must be 'cosine' or 'euclidean'"),
+        ({"algorithm": "kd_tree"}, "algorithm must be 'auto', 'brute' or 'partition'"),
+        ({"n_probe": 0}, "n_probe must be a positive integer; got 0"),
+        ({"cell_size": 0}, "cell_size must be a positive integer; got 0"),
     ],
 )
 def test_bad_arguments_are_rejected(kwargs, message):

@@ -1,6 +1,7 @@
 """SCAN: its loss against hand computation, its phases, and blobs recovered."""
 
 import math
+from functools import partial
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from sklearn_deepclust import SCAN
 from sklearn_deepclust.cluster import scan_loss, self_label_thresholds
 from sklearn_deepclust.cluster._scan import _dataset_scan_loss, _SelfLabelLoss
 from sklearn_deepclust.metrics import cluster_accuracy
-from sklearn_deepclust.neighbors import neighbor_purity
+from sklearn_deepclust.neighbors import mine_neighbors, neighbor_purity
 
 
 def test_scan_loss_equals_a_hand_computed_value():
@@ -100,6 +101,19 @@ def test_recovers_separated_blobs(blobs, pretext):
     assert cluster_accuracy(y, scan.labels_) >= 0.95
     assert neighbor_purity(scan.neighbors_, y) >= 0.95
     assert ("pretext" in scan.history_) == (pretext != "none")
+
+
+def test_partition_mining_recovers_blobs_with_the_neighbours_of_brute_force(blobs, monkeypatch):
+    X, y = blobs
+    brute = small_scan(pretext="none", neighbor_algorithm="brute", random_state=0).fit(X)
+    # Cells of about 32 rows, so that the approximate search runs on 400 rows.
+    monkeypatch.setattr(
+        "sklearn_deepclust.cluster._scan.mine_neighbors", partial(mine_neighbors, cell_size=32)
+    )
+    partition = small_scan(pretext="none", neighbor_algorithm="partition", random_state=0).fit(X)
+    assert cluster_accuracy(y, partition.labels_) >= 0.95
+    shared = [len(set(a) & set(b)) for a, b in zip(brute.neighbors_, partition.neighbors_)]
+    assert np.mean(shared) / brute.neighbors_.shape[1] >= 0.9
 
 
 def test_fitted_attributes_and_outputs(blobs):

@@ -245,6 +245,12 @@ class SCAN(DeepClusterer):
         0.86 on digits).
     n_neighbors : int, default=20
         Neighbours mined per sample (must be below the number of samples).
+    neighbor_algorithm : {"auto", "brute", "partition"}, default="auto"
+        How the neighbours are mined (see
+        :func:`~sklearn_deepclust.neighbors.mine_neighbors`): ``"brute"`` is
+        exact and quadratic in the number of samples, ``"partition"`` searches
+        the nearest k-means cells, approximate and linear; ``"auto"`` is exact
+        up to 50,000 samples.
     entropy_weight : float, default=5.0
         Weight of the entropy term of the SCAN loss.
     n_heads : int, default=10
@@ -352,6 +358,7 @@ class SCAN(DeepClusterer):
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "corruption_rate": [Interval(Real, 0, 1, closed="both")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "neighbor_algorithm": [StrOptions({"auto", "brute", "partition"})],
         "entropy_weight": [Interval(Real, 0, None, closed="left")],
         "n_heads": [Interval(Integral, 1, None, closed="left")],
         "self_label": ["boolean"],
@@ -371,6 +378,7 @@ class SCAN(DeepClusterer):
         temperature=0.2,
         corruption_rate=0.3,
         n_neighbors=20,
+        neighbor_algorithm="auto",
         entropy_weight=5.0,
         n_heads=10,
         max_epochs=100,
@@ -394,6 +402,7 @@ class SCAN(DeepClusterer):
         self.temperature = temperature
         self.corruption_rate = corruption_rate
         self.n_neighbors = n_neighbors
+        self.neighbor_algorithm = neighbor_algorithm
         self.entropy_weight = entropy_weight
         self.n_heads = n_heads
         self.max_epochs = max_epochs
@@ -417,7 +426,9 @@ class SCAN(DeepClusterer):
                 f"{n_samples} samples given; use n_neighbors <= {n_samples - 1}."
             )
         encoder, features = self._pretrained_encoder(X, seed, temperature=self.temperature)
-        neighbors = mine_neighbors(features, self.n_neighbors)
+        neighbors = mine_neighbors(
+            features, self.n_neighbors, algorithm=self.neighbor_algorithm, random_state=seed
+        )
         del features
         self.neighbors_ = neighbors.cpu().numpy()
 
@@ -478,7 +489,9 @@ class SCAN(DeepClusterer):
         n_neighbors = min(self.n_neighbors, X.shape[0] - 1)
         if n_neighbors < 1:
             raise ValueError("score needs at least two samples.")
-        neighbors = mine_neighbors(embedding, n_neighbors)
+        neighbors = mine_neighbors(
+            embedding, n_neighbors, algorithm=self.neighbor_algorithm, random_state=0
+        )
         # The kept head reads the embedding already computed: no second encoder pass.
         log_proba = F.log_softmax(self.module_.heads[0](embedding), dim=-1)
         return _dataset_scan_loss(log_proba[None], neighbors, self.entropy_weight)[0]

@@ -225,20 +225,30 @@ def _move(value, device):
 
 
 # ----------------------------------------------------------------- k-means
-def _squared_distances(X, centroids):
-    return (
-        (X * X).sum(1, keepdim=True) - 2 * X @ centroids.T + (centroids * centroids).sum(1)
-    ).clamp_min_(0)
+def _row_norms(X):
+    """Squared norm of each row, from a reduction (no ``X * X`` temporary)."""
+    return torch.linalg.vector_norm(X, dim=1).square_()
 
 
-def _kmeans_plus_plus(X, fixed, n_new, generator):
+def _squared_distances(X, centroids, row_norms=None):
+    """Squared Euclidean distances, ``row_norms`` of ``X`` reused when given.
+
+    Nothing of the size of ``X`` is allocated: on a million rows a fresh
+    temporary per call costs more in page faults than the arithmetic.
+    """
+    row_norms = _row_norms(X) if row_norms is None else row_norms
+    offsets = row_norms[:, None] + centroids.square().sum(1)
+    return torch.addmm(offsets, X, centroids.T, alpha=-2).clamp_min_(0)
+
+
+def _kmeans_plus_plus(X, fixed, n_new, generator, row_norms=None):
     """k-means++ seeding of ``n_new`` centroids, given the ``fixed`` ones."""
     centroids = fixed
     for _ in range(n_new):
         if centroids.shape[0] == 0:
             weights = torch.ones(X.shape[0], device=X.device)
         else:
-            weights = _squared_distances(X, centroids).min(1).values
+            weights = _squared_distances(X, centroids, row_norms).min(1).values
             # All rows on a centroid already: draw uniformly among them.
             weights = torch.where(weights.sum() > 0, weights, torch.ones_like(weights))
         pick = torch.multinomial(weights, 1, generator=generator)
@@ -246,14 +256,29 @@ def _kmeans_plus_plus(X, fixed, n_new, generator):
     return centroids[fixed.shape[0] :]
 
 
+def _group_sums(X, groups, n_groups):
+    """Sum and count of the rows of each group; rows of group ``< 0`` are left out.
+
+    The left-out rows go to an extra group that is dropped, so that no
+    masked ``n_samples x n_features`` copy of ``X`` is made.
+    """
+    bucket = torch.where(groups >= 0, groups, n_groups)
+    sums = X.new_zeros(n_groups + 1, X.shape[1]).index_add_(0, bucket, X)
+    counts = torch.bincount(bucket, minlength=n_groups + 1).to(X.dtype)
+    return sums[:n_groups], counts[:n_groups]
+
+
+def _mean_variance(X):
+    """Mean over features of the variance of ``X``: sums, no centred copy of ``X``."""
+    n_samples = X.shape[0]
+    mean = X.mean(0)
+    total = torch.linalg.vector_norm(X, dim=0).square_() - n_samples * mean.square()
+    return (total / (n_samples - 1)).mean()
+
+
 def _update_novel(X, assignment, novel, n_known):
     """Means of the rows assigned to each novel centroid (empty ones stay put)."""
-    n_novel = novel.shape[0]
-    in_novel = assignment >= n_known
-    index = (assignment - n_known).clamp_min(0)
-    weights = in_novel.to(X.dtype)
-    sums = torch.zeros_like(novel).index_add_(0, index, X * weights[:, None])
-    counts = torch.zeros(n_novel, device=X.device, dtype=X.dtype).index_add_(0, index, weights)
+    sums, counts = _group_sums(X, assignment - n_known, novel.shape[0])
     return torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], novel)
 
 
@@ -307,20 +332,21 @@ def ncd_kmeans(X, known_centroids, n_novel, *, n_init=10, max_iter=300, tol=1e-4
             return known_centroids, 0.0, 1
         inertia = _squared_distances(X, known_centroids).min(1).values.sum()
         return known_centroids, float(inertia), 1  # one assignment pass
-    threshold = float(tol * X.var(0).mean()) if X.shape[0] > 1 else 0.0
+    threshold = float(tol * _mean_variance(X)) if X.shape[0] > 1 else 0.0
     best_centroids, best_inertia, best_n_iter = None, np.inf, 0
+    row_norms = _row_norms(X)  # shared by every distance computation below
     for _ in range(n_init):
-        novel = _kmeans_plus_plus(X, known_centroids, n_novel, generator)
+        novel = _kmeans_plus_plus(X, known_centroids, n_novel, generator, row_norms)
         for n_iter in range(1, max_iter + 1):  # noqa: B007 (read after the loop)
             centroids = torch.cat([known_centroids, novel])
-            assignment = _squared_distances(X, centroids).argmin(1)
+            assignment = _squared_distances(X, centroids, row_norms).argmin(1)
             updated = _update_novel(X, assignment, novel, n_known)
             shift = float(((updated - novel) ** 2).sum())  # one sync per Lloyd step
             novel = updated
             if shift <= threshold:
                 break
         centroids = torch.cat([known_centroids, novel])
-        inertia = float(_squared_distances(X, centroids).min(1).values.sum())
+        inertia = float(_squared_distances(X, centroids, row_norms).min(1).values.sum())
         if inertia < best_inertia:
             best_centroids, best_inertia, best_n_iter = centroids, inertia, n_iter
     return best_centroids, best_inertia, best_n_iter
@@ -328,12 +354,7 @@ def ncd_kmeans(X, known_centroids, n_novel, *, n_init=10, max_iter=300, tol=1e-4
 
 def class_means(X, codes, n_classes):
     """Mean of the labelled rows of each known class (``codes`` in 0..n_classes-1, -1 skipped)."""
-    labelled = codes >= 0
-    index = codes.clamp_min(0)
-    weights = labelled.to(X.dtype)
-    sums = torch.zeros(n_classes, X.shape[1], device=X.device, dtype=X.dtype)
-    sums.index_add_(0, index, X * weights[:, None])
-    counts = torch.zeros(n_classes, device=X.device, dtype=X.dtype).index_add_(0, index, weights)
+    sums, counts = _group_sums(X, codes, n_classes)
     return sums / counts.clamp_min(1)[:, None]
 
 
