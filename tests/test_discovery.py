@@ -149,13 +149,14 @@ def test_ncd_kmeans_keeps_known_centroids_fixed():
 @settings(max_examples=30, deadline=None)
 @given(st.integers(2, 40), st.integers(1, 6), st.integers(1, 5), st.integers(0, 10_000))
 def test_kmeans_arithmetic_agrees_with_direct_formulas(n_samples, n_features, n_groups, seed):
-    # The distance, variance and group sums avoid copies of X; they must still
-    # equal the textbook computations.
+    # The distances, variance and group sums avoid copies of X; they must
+    # still equal the textbook computations.
     generator = torch.Generator().manual_seed(seed)
     X = torch.randn(n_samples, n_features, generator=generator, dtype=torch.float64)
     centroids = torch.randn(n_groups, n_features, generator=generator, dtype=torch.float64)
     torch.testing.assert_close(_squared_distances(X, centroids), torch.cdist(X, centroids) ** 2)
-    torch.testing.assert_close(_mean_variance(X), X.var(0).mean())
+    for chunk_size in (1, 3, n_samples):
+        torch.testing.assert_close(_mean_variance(X, chunk_size), X.var(0).mean())
     groups = torch.randint(-1, n_groups, (n_samples,), generator=generator)
     sums, counts = _group_sums(X, groups, n_groups)
     for g in range(n_groups):
