@@ -110,18 +110,18 @@ AUTO_BRUTE_MAX_SAMPLES = 50_000
 
 
 def _nearest_among(keys, key_norms, candidates, n_queries, n_neighbors, chunk_size):
-    """The ``n_neighbors`` best ``candidates`` for each of ``candidates[:n_queries]``.
+    """The ``n_neighbors`` best ``candidates`` for each of the first ``n_queries``.
 
-    The queries come first among the candidates, so that query ``i`` is
-    candidate ``i`` and is masked out by position.
+    ``keys`` and ``key_norms`` (None for cosine) are those of the candidates,
+    row ``j`` for ``candidates[j]``; the queries come first among them, so
+    that query ``i`` is candidate ``i`` and is masked out by position.
     """
-    candidate_keys = keys[candidates]
     neighbors = torch.empty(n_queries, n_neighbors, dtype=torch.long, device=keys.device)
     for start in range(0, n_queries, chunk_size):
         stop = min(start + chunk_size, n_queries)
-        score = candidate_keys[start:stop] @ candidate_keys.T
+        score = keys[start:stop] @ keys.T
         if key_norms is not None:
-            score.mul_(2).sub_(key_norms[candidates])
+            score.mul_(2).sub_(key_norms)
         rows = torch.arange(stop - start, device=keys.device)
         score[rows, rows + start] = -torch.inf  # a sample is not its own neighbour
         neighbors[start:stop] = candidates[score.topk(n_neighbors, dim=1).indices]
@@ -161,7 +161,12 @@ def _partition_neighbors(keys, key_norms, n_neighbors, chunk_size, cell_size, n_
         candidates = torch.cat([members[offsets[c] : offsets[c + 1]] for c in searched])
         n_queries = int(counts[cell])
         neighbors[candidates[:n_queries]] = _nearest_among(
-            keys, key_norms, candidates, n_queries, n_neighbors, chunk_size
+            keys[candidates],
+            None if key_norms is None else key_norms[candidates],
+            candidates,
+            n_queries,
+            n_neighbors,
+            chunk_size,
         )
     return neighbors
 
