@@ -4,7 +4,10 @@ Each (estimator, N) runs in a fresh subprocess:
 
 1. a warm-up fit of the same estimator on 2,000 rows pays the one-off costs
    (torch's thread pools and kernels, lazily imported modules, allocator
-   arenas), so that what is measured next grows with N;
+   arenas), so that what is measured next grows with N; then the heap it
+   freed is handed back to the kernel (glibc's ``malloc_trim``), or the fit
+   would reuse it without its resident set growing and a small N would look
+   cheaper than it is;
 2. the N rows are generated and the kernel's peak-RSS counter is reset
    (``/proc/self/clear_refs``);
 3. the fit runs; its peak (``VmHWM``) above the resident set before the data
@@ -110,6 +113,18 @@ def _fit(estimator, X, y_partial):
     return estimator.fit(X)
 
 
+def _return_free_heap():
+    """Give the heap's free pages back to the kernel (glibc; a no-op elsewhere)."""
+    import ctypes
+    import ctypes.util
+
+    libc_name = ctypes.util.find_library("c")
+    try:
+        ctypes.CDLL(libc_name).malloc_trim(0)
+    except (OSError, AttributeError, TypeError):
+        pass  # not glibc: nothing to trim, the reading may be lower at small N
+
+
 def measure(name, n_samples, device="cpu"):
     """Run in the child process: warm up, then fit on ``n_samples`` rows."""
     import gc
@@ -123,6 +138,7 @@ def measure(name, n_samples, device="cpu"):
     estimator = make_estimator(name, n_samples, device)
     _fit(clone(estimator), *make_data(WARM_UP_ROWS, seed=1))
     gc.collect()
+    _return_free_heap()
 
     mining_seconds = []
     mine = scan_module.mine_neighbors

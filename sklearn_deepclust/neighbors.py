@@ -26,7 +26,7 @@ def mine_neighbors(
     *,
     metric="cosine",
     algorithm="auto",
-    chunk_size=256,
+    chunk_size=64,
     cell_size=1024,
     n_probe=8,
     random_state=None,
@@ -50,10 +50,12 @@ def mine_neighbors(
         cell's centre (an inverted file, as in Jégou et al. [1]_); fewer than
         ``2 * cell_size`` samples are searched exactly. ``"auto"`` is
         ``"brute"`` up to 50,000 samples and ``"partition"`` above.
-    chunk_size : int, default=256
+    chunk_size : int, default=64
         Query rows per step; bounds the similarity block at
         ``chunk_size x n_samples`` (``"brute"``) or ``chunk_size x`` the
-        candidates of a cell (``"partition"``).
+        candidates of a cell (``"partition"``). On CPU, 64 was as fast as or
+        faster than 128 and 256 from 10,000 to 50,000 samples (the block
+        stays in cache).
     cell_size : int, default=1024
         ``"partition"`` only: the mean number of samples per cell.
     n_probe : int, default=8

@@ -178,16 +178,27 @@ def self_label_thresholds(proba, threshold):
     return thresholds
 
 
-def _dataset_scan_loss(log_proba, neighbors, entropy_weight, chunk_size=1024):
+# 2 MiB of float32 per step: small beside the data from 10,000 rows up.
+_LOSS_BLOCK_ELEMENTS = 2**19
+
+
+def _dataset_scan_loss(log_proba, neighbors, entropy_weight, chunk_size=None):
     """:func:`scan_loss` over a whole data set with all mined neighbours, per head.
 
     Parameters
     ----------
     log_proba : torch.Tensor of shape (n_heads, n_samples, n_clusters)
     neighbors : torch.LongTensor of shape (n_samples, n_neighbors)
+    chunk_size : int or None, default=None
+        Samples per step; None keeps each step's block of pairs near
+        ``_LOSS_BLOCK_ELEMENTS`` numbers, whatever the heads, neighbours and
+        clusters.
     """
-    n_samples = log_proba.shape[1]
-    consistency = torch.zeros(log_proba.shape[0], device=log_proba.device)
+    n_heads, n_samples, n_clusters = log_proba.shape
+    if chunk_size is None:
+        pair_elements = n_heads * neighbors.shape[1] * n_clusters
+        chunk_size = max(1, _LOSS_BLOCK_ELEMENTS // pair_elements)
+    consistency = torch.zeros(n_heads, device=log_proba.device)
     for start in range(0, n_samples, chunk_size):
         anchor = log_proba[:, start : start + chunk_size, None, :]
         neighbor = log_proba[:, neighbors[start : start + chunk_size]]
