@@ -19,7 +19,16 @@ def main(argv=None):
     parser.add_argument(
         "names",
         nargs="+",
-        choices=["quality", "imbalanced", "discovery", "engine", "scale", "neighbors", "sinkhorn"],
+        choices=[
+            "quality",
+            "imbalanced",
+            "discovery",
+            "pbn_network",
+            "engine",
+            "scale",
+            "neighbors",
+            "sinkhorn",
+        ],
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--tables", nargs="+", default=None)
@@ -53,7 +62,10 @@ def main(argv=None):
     parser.add_argument(
         "--report-only",
         action="store_true",
-        help="quality, imbalanced, discovery, scale: rebuild the table from the saved raw results",
+        help=(
+            "quality, imbalanced, discovery, pbn_network, scale: rebuild the table from the "
+            "saved raw results"
+        ),
     )
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
@@ -105,6 +117,14 @@ def main(argv=None):
             text = "\n\n".join(
                 [discovery.report(records), discovery.verdict(records), discovery.settings_note()]
             )
+        elif name == "pbn_network":
+            from . import pbn_network
+
+            raw = RESULTS / "pbn_network.jsonl"
+            if not args.report_only:
+                pbn_network.run(args.tables or pbn_network.TABLES, args.seeds, raw)
+            records = [json.loads(line) for line in raw.read_text().splitlines()]
+            text = pbn_network.report(records)
         elif name == "engine":
             from . import engine
 

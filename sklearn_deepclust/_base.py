@@ -237,10 +237,19 @@ class DeepClusterer(
         if self.module is not None:
             encoder, embedding_dim = check_encoder(self.module, n_features, device)
         else:
-            encoder = make_encoder(n_features, self._hidden_dims(n_features), self.embedding_dim)
+            encoder = make_encoder(
+                n_features,
+                self._hidden_dims(n_features),
+                self.embedding_dim,
+                batch_norm=self._encoder_batch_norm(),
+            )
             encoder, embedding_dim = encoder.to(device), self.embedding_dim
         self._n_features_out = embedding_dim
         return encoder
+
+    def _encoder_batch_norm(self):
+        """Whether the default MLP encoder normalises its hidden layers."""
+        return False
 
     def _pretrained_encoder(self, X, seed, temperature=0.5):
         """Build the encoder and train it on the estimator's pretext task.

@@ -82,7 +82,10 @@ class DeviceBatchIterator:
     dataset : IndexedTensorDataset
         The data to iterate over.
     batch_size : int
-        Number of samples per batch (the last batch may be smaller).
+        Number of samples per batch. The last batch may be smaller; one of a
+        single sample joins the batch before it, so that no training step
+        sees a lone row (batch normalisation and in-batch contrasts need
+        two).
     shuffle : bool, default=False
         Draw a new permutation of the samples at each pass.
     generator : torch.Generator or None, default=None
@@ -96,8 +99,14 @@ class DeviceBatchIterator:
         self.shuffle = shuffle
         self.generator = generator
 
+    def _starts(self, n_samples):
+        starts = list(range(0, n_samples, self.batch_size))
+        if len(starts) > 1 and n_samples - starts[-1] == 1:
+            starts.pop()
+        return starts + [n_samples]
+
     def __len__(self):
-        return math.ceil(len(self.dataset) / self.batch_size)
+        return len(self._starts(len(self.dataset))) - 1
 
     def __iter__(self):
         X = self.dataset.X
@@ -106,8 +115,9 @@ class DeviceBatchIterator:
             order = torch.randperm(n_samples, device=X.device, generator=self.generator)
         else:
             order = torch.arange(n_samples, device=X.device)
-        for start in range(0, n_samples, self.batch_size):
-            index = order[start : start + self.batch_size]
+        starts = self._starts(n_samples)
+        for start, stop in zip(starts[:-1], starts[1:]):
+            index = order[start:stop]
             yield X[index], index
 
 

@@ -26,7 +26,7 @@ __all__ = [
 ]
 
 
-def mlp(layer_sizes, activation=nn.ReLU):
+def mlp(layer_sizes, activation=nn.ReLU, batch_norm=False):
     """A fully connected network with ``activation`` between layers.
 
     The last layer is linear: an embedding or a reconstruction, as in DEC.
@@ -37,6 +37,9 @@ def mlp(layer_sizes, activation=nn.ReLU):
         Widths from input to output, e.g. ``(64, 500, 500, 2000, 10)``.
     activation : type, default=torch.nn.ReLU
         Module class inserted after every layer but the last.
+    batch_norm : bool, default=False
+        Insert a ``BatchNorm1d`` after each activation, as the tabular NCD
+        networks of Troisemaine et al. do.
 
     Returns
     -------
@@ -60,21 +63,24 @@ def mlp(layer_sizes, activation=nn.ReLU):
         layers.append(nn.Linear(n_in, n_out))
         if i < len(layer_sizes) - 2:
             layers.append(activation())
+            if batch_norm:
+                layers.append(nn.BatchNorm1d(n_out))
     return nn.Sequential(*layers)
 
 
-def make_encoder(n_features, hidden_dims, embedding_dim):
+def make_encoder(n_features, hidden_dims, embedding_dim, batch_norm=False):
     """The default encoder ``n_features -> hidden_dims -> embedding_dim``.
 
     With ``hidden_dims=(500, 500, 2000)`` and ``embedding_dim=10`` this is
-    the network of DEC [1]_.
+    the network of DEC [1]_; ``batch_norm`` normalises each hidden layer
+    (see :func:`mlp`).
 
     References
     ----------
     .. [1] J. Xie, R. Girshick and A. Farhadi, "Unsupervised Deep Embedding
        for Clustering Analysis", ICML 2016.
     """
-    return mlp((n_features, *hidden_dims, embedding_dim))
+    return mlp((n_features, *hidden_dims, embedding_dim), batch_norm=batch_norm)
 
 
 def make_decoder(n_features, hidden_dims, embedding_dim):

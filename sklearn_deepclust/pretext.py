@@ -70,9 +70,10 @@ def info_nce_loss(z_a, z_b, temperature=0.5):
     """
     batch = z_a.shape[0]
     z = F.normalize(torch.cat([z_a, z_b]), dim=1)
-    similarity = z @ z.T / temperature
-    itself = torch.eye(2 * batch, dtype=torch.bool, device=z.device)
-    similarity = similarity.masked_fill(itself, -torch.inf)
+    # Scaled and masked in place: the product's backward needs only z, so the
+    # (2 * batch)**2 similarities are held once rather than three times.
+    similarity = (z @ z.T).div_(temperature)
+    similarity.fill_diagonal_(-torch.inf)
     rows = torch.arange(batch, device=z.device)
     positives = torch.cat([rows + batch, rows])
     return F.cross_entropy(similarity, positives)
@@ -118,12 +119,16 @@ def supervised_contrastive_loss(z, labels, temperature=0.07):
     labelled = labels >= 0
     itself = torch.eye(z.shape[0], dtype=torch.bool, device=z.device)
     excluded = itself | ~labelled[None, :]
-    # A large finite value rather than -inf keeps unlabelled anchors' rows finite.
-    similarity = (z @ z.T / temperature).masked_fill(excluded, -1e4)
-    log_prob = similarity - torch.logsumexp(similarity, dim=1, keepdim=True)
+    # Scaled and masked in place (as in info_nce_loss); a large finite value
+    # rather than -inf keeps unlabelled anchors' rows finite.
+    similarity = (z @ z.T).div_(temperature).masked_fill_(excluded, -1e4)
+    log_normaliser = torch.logsumexp(similarity, dim=1)
     positive = (labels[:, None] == labels[None, :]) & ~excluded & labelled[:, None]
     n_positive = positive.sum(1)
-    per_anchor = -(log_prob * positive).sum(1) / n_positive.clamp_min(1)
+    # The positives' summed log-probabilities, sum_p s_ip - |P(i)| log sum_a
+    # exp s_ia, without a matrix of log-probabilities.
+    positive_log_prob = (similarity * positive).sum(1) - n_positive * log_normaliser
+    per_anchor = -positive_log_prob / n_positive.clamp_min(1)
     has_positive = (n_positive > 0).to(z.dtype)
     return (per_anchor * has_positive).sum() / has_positive.sum().clamp_min(1)
 

@@ -37,6 +37,20 @@ def test_batches_cover_every_sample_once_in_a_seeded_order():
     assert len(DeviceBatchIterator(dataset, batch_size=5)) == 5
 
 
+@pytest.mark.parametrize(
+    "n_samples, sizes", [(21, [5, 5, 5, 6]), (1, [1]), (6, [6]), (5, [5]), (11, [5, 6])]
+)
+def test_a_lone_last_row_joins_the_batch_before_it(n_samples, sizes):
+    # Batch normalisation cannot train on one row: no batch has one unless
+    # the data set does.
+    dataset = IndexedTensorDataset(torch.arange(float(n_samples)).reshape(n_samples, 1))
+    iterator = DeviceBatchIterator(dataset, batch_size=5)
+    batches = [index.tolist() for _, index in iterator]
+    assert [len(batch) for batch in batches] == sizes == [len(b) for b in batches]
+    assert len(iterator) == len(sizes)
+    assert sum(batches, []) == list(range(n_samples))
+
+
 def test_batched_forward_equals_one_big_forward():
     net = mlp((4, 8, 3))
     X = torch.randn(50, 4)

@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from sklearn_deepclust.augment import TabularView
-from sklearn_deepclust.pretext import RandomViews, info_nce_loss, train_pretext
+from sklearn_deepclust.pretext import (
+    RandomViews,
+    info_nce_loss,
+    supervised_contrastive_loss,
+    train_pretext,
+)
 
 
 def test_info_nce_equals_a_hand_computed_value():
@@ -30,6 +35,17 @@ def test_info_nce_is_lowest_when_views_agree():
     aligned = info_nce_loss(z, z + 0.01 * torch.randn(32, 8), 0.2)
     shuffled = info_nce_loss(z, z[torch.randperm(32)], 0.2)
     assert aligned < shuffled
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_contrastive_losses_have_exact_gradients(seed):
+    # Both losses scale and mask their similarity matrix in place; autograd
+    # must still give the true gradient (finite differences, float64).
+    generator = torch.Generator().manual_seed(seed)
+    z = torch.randn(10, 3, dtype=torch.float64, generator=generator, requires_grad=True)
+    labels = torch.tensor([0, 0, 1, 1, -1, 2, 0, -1, 1, 2])
+    assert torch.autograd.gradcheck(lambda z: info_nce_loss(z[:5], z[5:], 0.5), (z,))
+    assert torch.autograd.gradcheck(lambda z: supervised_contrastive_loss(z, labels, 0.3), (z,))
 
 
 def test_random_views_stack_seeded_views_of_the_batch():

@@ -24,9 +24,10 @@ __all__ = ["PBN"]
 class _PBNNetwork(nn.Module):
     """Encoder, decoder, and a linear classifier of the known classes.
 
-    The classifier sees the L2-normalised embedding (as in the paper's
-    code); ``forward`` returns the embedding, the reconstruction and the
-    class logits.
+    The classifier and the decoder both read the L2-normalised embedding
+    (the paper's code with ``use_norm="l2"``); ``forward`` returns the
+    embedding before normalisation, which is what is clustered, the
+    reconstruction and the class logits.
     """
 
     def __init__(self, encoder, decoder, embedding_dim, n_known):
@@ -37,8 +38,8 @@ class _PBNNetwork(nn.Module):
 
     def forward(self, x):
         embedding = self.encoder(x)
-        logits = self.classifier(F.normalize(embedding, dim=1))
-        return embedding, self.decoder(embedding), logits
+        normalised = F.normalize(embedding, dim=1)
+        return embedding, self.decoder(normalised), self.classifier(normalised)
 
 
 class _PBNLoss(nn.Module):
@@ -106,6 +107,9 @@ class PBN(DeepDiscoverer):
         the paper's ``(3 * n_features // 4, n_features // 2)``.
     embedding_dim : int, default=16
         Width of the latent space (the paper tunes it, 11 to 58).
+    batch_norm : bool, default=True
+        Batch normalisation after each hidden activation of the default
+        encoder, as in the paper's networks; ignored with ``module``.
     module : torch.nn.Module or None, default=None
         A custom encoder instead of the MLP; its output width is measured.
         The decoder is always an MLP from that width back to the input,
@@ -185,6 +189,15 @@ class PBN(DeepDiscoverer):
     ``predict_proba`` is the softmax of minus the squared distances to the
     centroids: a soft nearest-centroid rule, not a calibrated probability.
 
+    The network follows the paper's code: batch normalisation after each
+    hidden activation of the encoder, and a decoder and a classifier that
+    both read the L2-normalised embedding. Both were adopted after an
+    ablation on tables kept out of the ``discovery`` benchmark (digits,
+    satimage, texture; ``python -m benchmarks pbn_network``), where they
+    raised the mean novel-class accuracy from 0.87 to 0.94; the figures
+    quoted for ``classification_weight``, ``pretext`` and ``clustering``
+    above were measured before, with neither.
+
     The paper's novel-class accuracies (%, test set, number of novel classes
     known / estimated, hyperparameters by hidden-class CV): letter 62.4 /
     61.3, pendigits 82.8 / 83.0, optdigits 92.6 / 90.5.
@@ -212,6 +225,7 @@ class PBN(DeepDiscoverer):
         "n_novel_clusters": [None, Interval(Integral, 0, None, closed="left")],
         "classification_weight": [Interval(Real, 0, 1, closed="both")],
         "hidden_dims": [None, "array-like"],
+        "batch_norm": ["boolean"],
         "pretext": [StrOptions(set(PRETEXT_TASKS))],
         "pretext_epochs": [Interval(Integral, 0, None, closed="left")],
         "corruption_rate": [Interval(Real, 0, 1, closed="both")],
@@ -228,6 +242,7 @@ class PBN(DeepDiscoverer):
         classification_weight=0.1,
         hidden_dims=None,
         embedding_dim=16,
+        batch_norm=True,
         module=None,
         pretext="autoencoder",
         pretext_epochs=50,
@@ -247,6 +262,7 @@ class PBN(DeepDiscoverer):
         self.classification_weight = classification_weight
         self.hidden_dims = hidden_dims
         self.embedding_dim = embedding_dim
+        self.batch_norm = batch_norm
         self.module = module
         self.pretext = pretext
         self.pretext_epochs = pretext_epochs
@@ -266,6 +282,9 @@ class PBN(DeepDiscoverer):
         if self.hidden_dims is None:
             return tuple(d for d in (3 * n_features // 4, n_features // 2) if d > 0) or (1,)
         return tuple(self.hidden_dims)
+
+    def _encoder_batch_norm(self):
+        return self.batch_norm
 
     def _check_hidden_dims(self):
         if self.hidden_dims is not None:
