@@ -122,13 +122,10 @@ def supervised_contrastive_loss(z, labels, temperature=0.07):
     # Scaled and masked in place (as in info_nce_loss); a large finite value
     # rather than -inf keeps unlabelled anchors' rows finite.
     similarity = (z @ z.T).div_(temperature).masked_fill_(excluded, -1e4)
-    log_normaliser = torch.logsumexp(similarity, dim=1)
+    log_prob = similarity - torch.logsumexp(similarity, dim=1, keepdim=True)
     positive = (labels[:, None] == labels[None, :]) & ~excluded & labelled[:, None]
     n_positive = positive.sum(1)
-    # The positives' summed log-probabilities, sum_p s_ip - |P(i)| log sum_a
-    # exp s_ia, without a matrix of log-probabilities.
-    positive_log_prob = (similarity * positive).sum(1) - n_positive * log_normaliser
-    per_anchor = -positive_log_prob / n_positive.clamp_min(1)
+    per_anchor = -(log_prob * positive).sum(1) / n_positive.clamp_min(1)
     has_positive = (n_positive > 0).to(z.dtype)
     return (per_anchor * has_positive).sum() / has_positive.sum().clamp_min(1)
 
