@@ -122,7 +122,7 @@ def main(argv=None):
 
             raw = RESULTS / "pbn_network.jsonl"
             if not args.report_only:
-                pbn_network.run(args.tables or pbn_network.TABLES, args.seeds, raw)
+                pbn_network.run(raw, args.tables or pbn_network.TABLES, args.seeds)
             records = [json.loads(line) for line in raw.read_text().splitlines()]
             text = pbn_network.report(records)
         elif name == "engine":

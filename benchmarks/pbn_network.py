@@ -19,11 +19,9 @@ Run with ``python -m benchmarks pbn_network`` (about 10 minutes on 2 cores).
 """
 
 import contextlib
-import json
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.model_selection import train_test_split
 from torch.nn import functional as F
 
 from sklearn_deepclust._report import markdown_table
@@ -32,7 +30,7 @@ from sklearn_deepclust.discovery import PBN, NCDKMeans
 from sklearn_deepclust.discovery import _pbn as pbn_module
 from sklearn_deepclust.metrics import cluster_accuracy
 
-from ._data import load_table
+from .discovery import _append, _split
 
 TABLES = ("digits", "satimage", "texture")
 NOVEL_FRACTION = 0.4
@@ -68,15 +66,12 @@ def _decoder_input(raw):
         pbn_module._PBNNetwork.forward = original
 
 
-def run(tables=TABLES, seeds=(0, 1, 2), out_path=None):
+def run(out_path, tables=TABLES, seeds=(0, 1, 2)):
     records = []
     for table in tables:
-        X, y = load_table(table)
-        novel = novel_classes(np.unique(y))
         for seed in seeds:
-            X_train, X_test, y_train, y_test = train_test_split(
-                X, y, test_size=0.3, stratify=y, random_state=seed
-            )
+            X_train, X_test, y_train, y_test = _split(table, seed)
+            novel = novel_classes(np.unique(y_train))
             y_partial, _ = make_ncd_split(y_train, novel)
             is_novel = np.isin(y_test, novel)
             fits = {
@@ -97,10 +92,7 @@ def run(tables=TABLES, seeds=(0, 1, 2), out_path=None):
                     "novel_test": cluster_accuracy(y_test[is_novel], predict(X_test[is_novel])),
                 }
                 records.append(record)
-                print(json.dumps(record), flush=True)
-                if out_path is not None:
-                    with open(out_path, "a") as handle:
-                        handle.write(json.dumps(record) + "\n")
+                _append(record, out_path)
     return records
 
 
