@@ -9,6 +9,7 @@ Results are also written to ``benchmarks/results/NAME.md``.
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
@@ -58,6 +59,17 @@ def main(argv=None):
         nargs="+",
         default=[10_000, 100_000, 1_000_000],
         help="scale: numbers of rows",
+    )
+    parser.add_argument(
+        "--malloc-mmap-threshold",
+        type=int,
+        default=None,
+        metavar="BYTES",
+        help=(
+            "scale: run the children with glibc's mmap threshold fixed at BYTES (e.g. "
+            "131072), so that freed large blocks go back to the kernel at once; results "
+            "go to results/scale_mmap_threshold.*"
+        ),
     )
     parser.add_argument(
         "--report-only",
@@ -140,7 +152,12 @@ def main(argv=None):
         else:
             from . import scale
 
-            raw = RESULTS / "scale.jsonl"
+            if args.malloc_mmap_threshold is not None:
+                # Read by glibc when each child starts; a fixed threshold also
+                # turns off its dynamic raising of the threshold.
+                os.environ["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_mmap_threshold)
+                name = "scale_mmap_threshold"
+            raw = RESULTS / f"{name}.jsonl"
             if not args.report_only:
                 scale.run(args.estimators or scale.ESTIMATORS, args.sizes, args.device, raw)
             records = [json.loads(line) for line in raw.read_text().splitlines()]

@@ -22,6 +22,7 @@ initialisations, neighbour mining, the mixture's EM, predictions.
 
 import json
 import math
+import os
 import time
 
 import numpy as np
@@ -187,6 +188,7 @@ def measure(name, n_samples, device="cpu"):
         "peak_bytes_per_row": (peak_kib - before_data_kib) * 1024 / n_samples,
         "threads": torch.get_num_threads(),
         "device": device,
+        "malloc_mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
     }
 
 
@@ -325,4 +327,12 @@ def report(records):
         "fit holds whatever N (a training step's batch x batch similarities, a mining "
         "block, k-means scratch), which is what lifts the peak per row at 10k."
     )
+    thresholds = {r.get("malloc_mmap_threshold") for r in records}
+    if thresholds != {None}:
+        note += (
+            " glibc's mmap threshold was fixed (MALLOC_MMAP_THRESHOLD_="
+            f"{', '.join(sorted(str(value) for value in thresholds))}): every block above it "
+            "is mapped on its own and unmapped when freed, so the heap does not keep freed "
+            "blocks and the peak is what the fit holds at once."
+        )
     return table + "\n\n" + summary + "\n\n" + note
