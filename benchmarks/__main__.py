@@ -9,7 +9,6 @@ Results are also written to ``benchmarks/results/NAME.md``.
 
 import argparse
 import json
-import os
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
@@ -153,13 +152,16 @@ def main(argv=None):
             from . import scale
 
             if args.malloc_mmap_threshold is not None:
-                # Read by glibc when each child starts; a fixed threshold also
-                # turns off its dynamic raising of the threshold.
-                os.environ["MALLOC_MMAP_THRESHOLD_"] = str(args.malloc_mmap_threshold)
                 name = "scale_mmap_threshold"
             raw = RESULTS / f"{name}.jsonl"
             if not args.report_only:
-                scale.run(args.estimators or scale.ESTIMATORS, args.sizes, args.device, raw)
+                scale.run(
+                    args.estimators or scale.ESTIMATORS,
+                    args.sizes,
+                    args.device,
+                    raw,
+                    args.malloc_mmap_threshold,
+                )
             records = [json.loads(line) for line in raw.read_text().splitlines()]
             text = scale.report(records)
         (RESULTS / f"{name}.md").write_text(text + "\n")

@@ -192,14 +192,22 @@ def measure(name, n_samples, device="cpu"):
     }
 
 
-def run(estimators=ESTIMATORS, sizes=SIZES, device="cpu", raw=None):
-    """Measure every (estimator, N) in its own process; append each record to ``raw``."""
+def run(estimators=ESTIMATORS, sizes=SIZES, device="cpu", raw=None, malloc_mmap_threshold=None):
+    """Measure every (estimator, N) in its own process; append each record to ``raw``.
+
+    ``malloc_mmap_threshold`` (bytes) fixes glibc's mmap threshold in the
+    children, which also turns off its dynamic raising of the threshold.
+    """
+    environment = {}
+    if malloc_mmap_threshold is not None:
+        environment["MALLOC_MMAP_THRESHOLD_"] = str(malloc_mmap_threshold)
     records = []
     for name in estimators:
         for n in sizes:
             record = run_in_child(
                 "from benchmarks.scale import measure; "
-                f"print(json.dumps(measure({name!r}, {n}, {device!r})))"
+                f"print(json.dumps(measure({name!r}, {n}, {device!r})))",
+                environment,
             )
             records.append(record)
             if raw is not None:
