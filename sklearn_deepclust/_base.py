@@ -75,19 +75,35 @@ def resolve_device(device):
     return resolved
 
 
-def to_tensor(X, device):
-    """A float32 tensor on ``device`` from a validated array (copies read-only input)."""
-    X = np.asarray(X, dtype=np.float32)
-    if not X.flags.writeable:
-        X = X.copy()
-    return torch.from_numpy(X).to(device)
+def to_tensor(X, device, offset=None):
+    """A float32 tensor on ``device`` from a validated array, less ``offset``.
+
+    Read-only input is copied, and the caller's array is never modified: the
+    ``offset`` (a float32 tensor on ``device``, subtracted from every row)
+    goes into a copy when the tensor would share the caller's memory. Values
+    that validate as finite float64 but overflow float32 raise a ValueError.
+    """
+    array = np.asarray(X, dtype=np.float32)
+    if array.dtype != getattr(X, "dtype", None) and not np.isfinite(array).all():
+        raise ValueError(
+            "Input X holds values too large for float32 (|x| > 3.4e38), in which the "
+            "estimators compute; scale the features first (e.g. StandardScaler)."
+        )
+    if not array.flags.writeable:
+        array = array.copy()
+    tensor = torch.from_numpy(array).to(device)
+    if offset is None:
+        return tensor
+    if tensor.device.type == "cpu" and np.may_share_memory(array, X):
+        return tensor - offset
+    return tensor.sub_(offset)
 
 
-def validated_tensor(estimator, X):
-    """``X`` checked against a fitted estimator, as float32 on its ``device_``."""
+def validated_tensor(estimator, X, offset=None):
+    """``X`` checked against a fitted estimator, as float32 on its ``device_``, less ``offset``."""
     check_is_fitted(estimator)
     X = validate_data(estimator, X, dtype=[np.float32, np.float64], reset=False)
-    return to_tensor(X, estimator.device_)
+    return to_tensor(X, estimator.device_, offset)
 
 
 def loadable_device(state):
@@ -145,7 +161,8 @@ class DeepClusterer(
         "hidden_dims": ["array-like"],
         "embedding_dim": [Interval(Integral, 1, None, closed="left")],
         "module": [None, torch.nn.Module],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        # Batch normalisation and in-batch contrasts need two rows per step.
+        "batch_size": [Interval(Integral, 2, None, closed="left")],
         "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [type],

@@ -44,6 +44,7 @@ __all__ = [
     "PhaseNet",
     "RefreshEveryNBatches",
     "batched_forward",
+    "n_batches",
     "train_phase",
 ]
 
@@ -99,14 +100,8 @@ class DeviceBatchIterator:
         self.shuffle = shuffle
         self.generator = generator
 
-    def _starts(self, n_samples):
-        starts = list(range(0, n_samples, self.batch_size))
-        if len(starts) > 1 and n_samples - starts[-1] == 1:
-            starts.pop()
-        return starts + [n_samples]
-
     def __len__(self):
-        return len(self._starts(len(self.dataset))) - 1
+        return n_batches(len(self.dataset), self.batch_size)
 
     def __iter__(self):
         X = self.dataset.X
@@ -115,10 +110,23 @@ class DeviceBatchIterator:
             order = torch.randperm(n_samples, device=X.device, generator=self.generator)
         else:
             order = torch.arange(n_samples, device=X.device)
-        starts = self._starts(n_samples)
+        starts = _batch_starts(n_samples, self.batch_size)
         for start, stop in zip(starts[:-1], starts[1:]):
             index = order[start:stop]
             yield X[index], index
+
+
+def _batch_starts(n_samples, batch_size):
+    """First row of each batch, then ``n_samples``; a last lone row joins the batch before."""
+    starts = list(range(0, n_samples, batch_size))
+    if len(starts) > 1 and n_samples - starts[-1] == 1:
+        starts.pop()
+    return starts + [n_samples]
+
+
+def n_batches(n_samples, batch_size):
+    """Training steps in one pass of :class:`DeviceBatchIterator` over ``n_samples`` rows."""
+    return len(_batch_starts(n_samples, batch_size)) - 1
 
 
 class RefreshEveryNBatches(Callback):

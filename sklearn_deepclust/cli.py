@@ -157,17 +157,28 @@ def read_table(path, columns=None, label_column=None):
 
 
 def _read_csv(path):
-    with path.open(newline="") as handle:
-        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    # utf-8-sig: the byte-order mark of Excel's "CSV UTF-8" is not part of the
+    # first column's name. Only blank lines are skipped: a row of empty cells
+    # is a row, and its cells are reported if they are features.
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            rows = [(reader.line_num, row) for row in reader if row]
+    except UnicodeDecodeError as exc:
+        reason = f"{exc.reason} at byte {exc.start}"
+        raise CommandLineError(f"{path}: not UTF-8 text ({reason})") from None
     if len(rows) < 2:
         raise CommandLineError(f"{path}: expected a header row and at least one data row")
-    header, body = rows[0], rows[1:]
-    for line, row in enumerate(body, start=2):
+    (_, header), body = rows[0], rows[1:]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise CommandLineError(f"{path}: the header names column {repeated[0]!r} more than once")
+    for line, row in body:
         if len(row) != len(header):
             raise CommandLineError(
                 f"{path}, line {line}: {len(row)} cells, but the header has {len(header)}"
             )
-    return {name: [row[j] for row in body] for j, name in enumerate(header)}
+    return {name: [row[j] for _, row in body] for j, name in enumerate(header)}
 
 
 def _read_parquet(path):
@@ -264,6 +275,8 @@ def _fit_command(args):
         raise CommandLineError("--pretrain-epochs: gmmgcd trains in one phase (--max-epochs)")
     if args.embedding and args.method == "kmeans":
         raise CommandLineError("--embedding: k-means learns no embedding")
+    if args.method == "kmeans" and args.device.split(":")[0] != "cpu":
+        raise CommandLineError("--device: kmeans is scikit-learn's KMeans, which runs on the CPU")
     y, decode = (None, np.asarray)
     n_known = 0
     if discovery:
@@ -363,7 +376,11 @@ def build_parser():
     fit.add_argument("--device", default="cpu", help='torch device, e.g. "cuda" (default cpu)')
     fit.add_argument("--random-state", type=int)
     fit.add_argument(
-        "-v", "--verbose", action="count", default=0, help="-v: a line per epoch, -vv: progress"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="-v: a line per epoch, -vv: progress (methods that train a network)",
     )
     return parser
 

@@ -94,7 +94,10 @@ def mine_neighbors(
     for name, value in (("chunk_size", chunk_size), ("cell_size", cell_size), ("n_probe", n_probe)):
         if value < 1:
             raise ValueError(f"{name} must be a positive integer; got {value}.")
-    keys = torch.nn.functional.normalize(embedding, dim=1) if metric == "cosine" else embedding
+    if metric == "cosine":
+        keys = torch.nn.functional.normalize(embedding, dim=1)
+    else:  # centred: |k|^2 - 2 q.k in float32 cancels far from the origin
+        keys = embedding - embedding.mean(dim=0, dtype=torch.float64).to(embedding.dtype)
     # Higher is nearer: cosine similarity, or minus the squared distance up to
     # the query's own norm.
     key_norms = None if metric == "cosine" else keys.square().sum(dim=1)

@@ -182,6 +182,10 @@ def test_parquet_input(tmp_path):
             ["--method", "dec", "--n-clusters", "2", "--columns", "a", "--device", "cuda:7"],
             "device='cuda:7'",
         ),
+        (
+            ["--method", "kmeans", "--n-clusters", "2", "--columns", "a", "--device", "cuda"],
+            "kmeans is scikit-learn's KMeans, which runs on the CPU",
+        ),
     ],
 )
 def test_bad_options_are_one_line_errors(discovery_csv, tmp_path, capsys, argv, message):
@@ -296,3 +300,39 @@ def test_blank_lines_in_the_csv_are_ignored(tmp_path):
     out = tmp_path / "o.csv"
     assert main(["fit", "--method", "kmeans", "--n-clusters", "2", str(path), "-o", str(out)]) == 0
     assert len(read_labels(out)) == 4
+
+
+def test_a_row_of_empty_cells_is_reported_not_dropped(tmp_path, capsys):
+    # Dropping it would shift every later label onto the wrong row.
+    path = tmp_path / "holes.csv"
+    path.write_text("a,b\n1,2\n,\n3,4\n5,6\n")
+    status = main(["fit", "--n-clusters", "2", str(path), "-o", str(tmp_path / "o.csv")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert "column 'a' has an empty cell (row 2)" in err
+
+
+def test_excel_byte_order_mark_is_not_part_of_the_first_name(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("a,b\n0,0\n0,1\n10,10\n10,11\n".encode("utf-8-sig"))
+    out = tmp_path / "o.csv"
+    argv = ["fit", "--method", "kmeans", "--n-clusters", "2", "--columns", "a,b"]
+    assert main([*argv, str(path), "-o", str(out)]) == 0
+    assert len(read_labels(out)) == 4
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"a,a,b\n1,2,3\n4,5,6\n", "the header names column 'a' more than once"),
+        ("x,y\n1,\xe9\n".encode("latin-1"), "not UTF-8 text"),
+        (b"a,b\n1,2\n3\n", "line 3: 1 cells, but the header has 2"),
+    ],
+)
+def test_malformed_csv_is_a_one_line_error(tmp_path, capsys, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    status = main(["fit", "--n-clusters", "1", str(path), "-o", str(tmp_path / "o.csv")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert message in err

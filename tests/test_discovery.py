@@ -425,3 +425,32 @@ def test_refit_clears_what_only_an_estimating_fit_sets(hidden_blobs):
     assert hasattr(model, "n_novel_scores_")
     model.set_params(n_novel_clusters=3).fit(X, y_partial)
     assert not hasattr(model, "n_novel_scores_")
+
+
+@pytest.mark.parametrize("offset", [1e4, 3e4])
+def test_ncdkmeans_does_not_depend_on_where_the_data_sit(offset):
+    # Three tight blobs one unit apart, far from the origin: uncentred float32
+    # distances |x|^2 + |c|^2 - 2 x.c cancel to noise there.
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    y_true = np.repeat([0, 1, 2], 50)
+    X = centres[y_true] + 0.05 * rng.normal(size=(150, 2))
+    y = np.where(y_true == 0, 0, -1)
+    near = NCDKMeans(2, random_state=0).fit(X, y)
+    far = NCDKMeans(2, random_state=0).fit(X + offset, y)
+    np.testing.assert_array_equal(far.labels_, near.labels_)
+    assert adjusted_rand_score(y_true, far.labels_) == 1.0
+    np.testing.assert_allclose(far.cluster_centers_ - offset, near.cluster_centers_, atol=0.02)
+    np.testing.assert_array_equal(far.predict(X[::7] + offset), near.predict(X[::7]))
+    np.testing.assert_allclose(far.transform(X[:5] + offset), near.transform(X[:5]), atol=0.02)
+    assert far.score(X + offset) == pytest.approx(near.score(X), rel=0.05)
+    X_float32 = (X + offset).astype(np.float32)
+    before = X_float32.copy()
+    NCDKMeans(2, random_state=0).fit(X_float32, y).predict(X_float32)
+    np.testing.assert_array_equal(X_float32, before)  # centred in a copy, not in place
+
+
+def test_ncd_kmeans_says_what_to_do_when_distances_overflow():
+    X = torch.tensor([[0.0, 0.0], [3e19, 0.0], [0.0, 3e19], [3e19, 3e19]])
+    with pytest.raises(ValueError, match="overflow float32. Scale the features"):
+        ncd_kmeans(X, X[:0], 2, n_init=2, generator=torch.Generator().manual_seed(0))

@@ -139,3 +139,16 @@ def test_purity_on_a_hand_worked_example():
 def test_bad_arguments_are_rejected(kwargs, message):
     with pytest.raises(ValueError, match=message):
         mine_neighbors(torch.randn(5, 2), **{"n_neighbors": 2, **kwargs})
+
+
+@pytest.mark.parametrize("algorithm", ["brute", "partition"])
+def test_euclidean_neighbours_do_not_move_with_the_data(algorithm):
+    # In float32, |k|^2 - 2 q.k far from the origin cancels to noise; the
+    # neighbours of shifted data must stay those of the data.
+    X = torch.from_numpy(np.random.default_rng(0).normal(size=(400, 3)).astype(np.float32))
+    options = dict(metric="euclidean", algorithm=algorithm, cell_size=50, random_state=0)
+    near_origin = mine_neighbors(X, 3, **options)
+    for offset in (1e3, 1e4):
+        shifted = mine_neighbors(X + offset, 3, **options)
+        agree = (shifted.sort(1).values == near_origin.sort(1).values).all(1).float().mean()
+        assert agree >= 0.97, (offset, float(agree))

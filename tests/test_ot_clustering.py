@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from sklearn.datasets import make_blobs
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_deepclust.cluster import progressive_mass, swapped_prediction_loss
+from sklearn_deepclust.cluster import P2OT, progressive_mass, swapped_prediction_loss
 from sklearn_deepclust.cluster._prototypes import (
     _FeatureQueue,
     _PrototypeNetwork,
@@ -223,3 +223,22 @@ def test_training_does_not_read_the_device_once_per_batch(blobs, make, host_read
 
     few, many = count_reads(200), count_reads(8)  # 2 vs 50 batches per epoch
     assert few == many
+
+
+@pytest.mark.parametrize("n_samples, batch_size", [(9, 8), (16, 8), (17, 8)])
+def test_mass_schedule_spans_the_steps_the_batches_make(monkeypatch, n_samples, batch_size):
+    # 9 rows in batches of 8 make one step per epoch, not two: a lone last
+    # row joins the batch before it. Counted as two, the schedule would stop
+    # at half way and the mass would never reach 1.
+    seen = []
+    codes = P2OT._codes
+
+    def recording(self, scores, progress):
+        seen.append(progress)
+        return codes(self, scores, progress)
+
+    monkeypatch.setattr(P2OT, "_codes", recording)
+    X = np.random.default_rng(0).normal(size=(n_samples, 3)).astype(np.float32)
+    small_p2ot(n_clusters=2, pretext="none", max_epochs=4, batch_size=batch_size).fit(X)
+    steps = 4 * -(-(n_samples - 1) // batch_size)  # ceil((n - 1) / batch) steps per epoch
+    assert seen == pytest.approx([step / steps for step in range(steps)])

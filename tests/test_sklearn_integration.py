@@ -108,8 +108,9 @@ def test_pandas_in_pandas_out(blobs, make):
         (np.array([[1.0, 2.0]]), r"Found array with 1 sample\(s\)"),
         (np.ones((3, 2)), "n_clusters=4 is larger than the 3 samples given; use n_clusters <= 3"),
         (np.ones(5), "Expected 2D array, got 1D array"),
+        (np.array([[0.0, 1e39], *np.ones((5, 2))]), "too large for float32"),
     ],
-    ids=["nan", "inf", "strings", "one-sample", "too-many-clusters", "1d"],
+    ids=["nan", "inf", "strings", "one-sample", "too-many-clusters", "1d", "float32-overflow"],
 )
 @ESTIMATORS
 def test_bad_input_is_rejected_with_a_clear_error(X, message, make):
@@ -164,3 +165,10 @@ def test_unavailable_gpu_is_rejected(blobs):
     missing = f"cuda:{torch.cuda.device_count()}"  # one past the last device
     with pytest.raises(ValueError, match=f"device='{missing}' was requested but this machine"):
         small_dec(device=missing).fit(X)
+
+
+@ESTIMATORS
+def test_batches_of_one_row_are_rejected(blobs, make):
+    # Batch normalisation and in-batch contrasts need two rows per step.
+    with pytest.raises(ValueError, match="'batch_size' parameter .* range \\[2, inf\\)"):
+        make(batch_size=1).fit(blobs[0])

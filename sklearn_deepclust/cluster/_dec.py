@@ -190,7 +190,7 @@ class DEC(DeepClusterer):
     n_init : int, default=20
         Number of k-means runs for the initial centroids.
     batch_size : int, default=256
-        Mini-batch size of both phases.
+        Mini-batch size of both phases, at least 2.
     lr : float, default=1e-3
         Learning rate of both phases.
     optimizer : type, default=torch.optim.Adam

@@ -130,7 +130,7 @@ class P2OT(_OTClusterer):
     max_epochs : int, default=100
         Epochs of the clustering phase; the mass schedule spans them.
     batch_size : int, default=256
-        Mini-batch size.
+        Mini-batch size, at least 2.
     lr : float, default=1e-3
         Learning rate.
     optimizer : type, default=torch.optim.Adam

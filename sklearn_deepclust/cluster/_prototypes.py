@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from .._base import DeepClusterer
 from .._distributed import sum_over_processes, world_size
-from .._engine import batched_forward
+from .._engine import batched_forward, n_batches
 from ..augment import TabularView
 from ..nn import mlp
 from ..pretext import PRETEXT_TASKS, RandomViews
@@ -267,7 +267,7 @@ class _OTClusterer(DeepClusterer):
         ).to(device)
         n_sources = 1 if self.codes_from == "clean" else self.n_views
         queue = _FeatureQueue(self._queue_length(n_samples), n_sources, self.projection_dim, device)
-        steps_per_epoch = math.ceil(n_samples / self.batch_size)
+        steps_per_epoch = n_batches(n_samples, self.batch_size)
         loss = _SwappedPredictionLoss(
             network,
             self._codes,

@@ -279,7 +279,7 @@ class SCAN(DeepClusterer):
         fresh optimiser on a trained network, whose first steps at ``lr`` can
         move a cluster's samples into another one for good.
     batch_size : int, default=256
-        Mini-batch size of every phase.
+        Mini-batch size of every phase, at least 2.
     lr : float, default=1e-3
         Learning rate of the pretext and clustering phases.
     optimizer : type, default=torch.optim.Adam

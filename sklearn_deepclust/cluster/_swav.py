@@ -79,7 +79,7 @@ class SwAVClustering(_OTClusterer):
     max_epochs : int, default=200
         Epochs of the clustering phase.
     batch_size : int, default=256
-        Mini-batch size.
+        Mini-batch size, at least 2.
     lr : float, default=1e-3
         Learning rate.
     optimizer : type, default=torch.optim.Adam

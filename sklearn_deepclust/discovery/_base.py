@@ -364,6 +364,11 @@ def ncd_kmeans(X, known_centroids, n_novel, *, n_init=10, max_iter=300, tol=1e-4
         inertia = float(_squared_distances(X, centroids, row_norms).min(1).values.sum())
         if inertia < best_inertia:
             best_centroids, best_inertia, best_n_iter = centroids, inertia, n_iter
+    if best_centroids is None:
+        raise ValueError(
+            "every k-means seeding gave a non-finite inertia: the squared distances "
+            "overflow float32. Scale the features first (e.g. StandardScaler)."
+        )
     return best_centroids, best_inertia, best_n_iter
 
 

@@ -125,7 +125,7 @@ class GMMGCD(DeepDiscoverer):
     reg_covar : float, default=1e-5
         Added to every variance of the mixture.
     batch_size : int, default=256
-        Mini-batch size of the representation training.
+        Mini-batch size of the representation training, at least 2.
     max_epochs : int, default=100
         Epochs of the representation training.
     lr : float, default=1e-3

@@ -112,7 +112,7 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         "device": [str, torch.device],
         "random_state": ["random_state"],
     }
-    _fitted_tensors = ("_centroids",)
+    _fitted_tensors = ("_centroids", "_offset")
 
     def __init__(
         self,
@@ -160,8 +160,13 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         self._set_n_novel_clusters(n_novel)
         device = resolve_device(self.device)
         seed = int(rng.randint(np.iinfo(np.int32).max))
+        # Distances are computed as |x|^2 + |c|^2 - 2 x.c in float32, which
+        # cancels catastrophically far from the origin: centre the data on its
+        # mean first (as scikit-learn's KMeans does) and keep centroids centred.
+        mean = X.mean(axis=0, dtype=np.float64)
+        self._offset = torch.from_numpy(mean).float().to(device)
         with seeded_torch(seed, device):
-            X_tensor = to_tensor(X, device)
+            X_tensor = to_tensor(X, device, self._offset)
             codes_tensor = torch.from_numpy(codes).to(device)
             known = class_means(X_tensor, codes_tensor, len(self.known_classes_))
             generator = torch.Generator(device=device).manual_seed(seed)
@@ -177,7 +182,7 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
             )
         self.device_ = device
         self._centroids = centroids
-        self.cluster_centers_ = centroids.cpu().numpy()
+        self.cluster_centers_ = (centroids.cpu().double().numpy() + mean).astype(np.float32)
         self.labels_ = self._predict_tensor(X_tensor)
         return self
 
@@ -188,7 +193,8 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         return self._output_labels(self._cluster_scores(X_tensor).argmax(1))
 
     def _validated_tensor(self, X):
-        return validated_tensor(self, X)
+        # A model pickled before centring has no offset: its centroids are raw.
+        return validated_tensor(self, X, getattr(self, "_offset", None))
 
     def predict(self, X):
         """The label of the nearest centroid: a known class or a novel one.

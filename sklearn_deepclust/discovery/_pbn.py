@@ -140,7 +140,7 @@ class PBN(DeepDiscoverer):
     n_init : int, default=10
         Seedings of the k-means.
     batch_size : int, default=512
-        Mini-batch size (the paper's).
+        Mini-batch size (the paper's), at least 2.
     max_epochs : int, default=200
         Epochs of the joint training (the paper's).
     lr : float, default=1e-3
