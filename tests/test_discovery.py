@@ -454,3 +454,10 @@ def test_ncd_kmeans_says_what_to_do_when_distances_overflow():
     X = torch.tensor([[0.0, 0.0], [3e19, 0.0], [0.0, 3e19], [3e19, 3e19]])
     with pytest.raises(ValueError, match="overflow float32. Scale the features"):
         ncd_kmeans(X, X[:0], 2, n_init=2, generator=torch.Generator().manual_seed(0))
+
+
+def test_pbn_warns_that_one_known_class_teaches_its_classifier_nothing():
+    X, y = make_blobs(90, centers=3, random_state=0)
+    y_partial = np.where(y == 0, 0, -1)
+    with pytest.warns(UserWarning, match="one known class: a classifier over one class"):
+        small_pbn(n_novel_clusters=2, pretext_epochs=1, max_epochs=1).fit(X, y_partial)

@@ -205,7 +205,10 @@ class DEC(DeepClusterer):
         clustering loss; copied, never modified. None builds an MLP mirroring
         ``hidden_dims``. With ``pretrain_epochs=0``, ``module`` and
         ``decoder`` from an earlier fit start DEC and IDEC from the same
-        pretrained autoencoder, as the IDEC paper does.
+        pretrained autoencoder, as the IDEC paper does: take them from
+        ``module_.encoder`` and ``module_.decoder`` of a fit with
+        ``max_epochs=0`` (the autoencoder untouched by clustering) and
+        ``reconstruction_weight > 0`` (plain DEC keeps no decoder).
     device : str or torch.device, default="cpu"
         Where training and inference run, e.g. ``"cuda"``.
     random_state : int, RandomState instance or None, default=None

@@ -1,5 +1,6 @@
 """PBN: Projection-Based NCD (Troisemaine et al., 2024)."""
 
+import warnings
 from numbers import Integral, Real
 
 import torch
@@ -294,6 +295,15 @@ class PBN(DeepDiscoverer):
         unlabelled = codes < 0
         self._check_n_novel_clusters(int(unlabelled.sum()))
         codes = torch.from_numpy(codes).to(device)
+        if len(self.known_classes_) == 1 and self.classification_weight > 0:
+            warnings.warn(
+                "PBN was given one known class: a classifier over one class has a "
+                "constant loss, so only the reconstruction trains the encoder (as with "
+                "classification_weight=0). Known classes are what PBN learns from; with "
+                "one, NCDKMeans is the cheaper choice.",
+                UserWarning,
+                stacklevel=3,
+            )
         encoder, _ = self._pretrained_encoder(X, seed)
         n_features = X.shape[1]
         decoder = make_decoder(n_features, self._hidden_dims(n_features), self._n_features_out)
