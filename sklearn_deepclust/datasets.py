@@ -176,12 +176,15 @@ def make_ncd_split(
             )
         novel_classes = rng.choice(classes, size=n_novel, replace=False)
     novel_classes = np.unique(np.asarray(novel_classes))
+    if novel_classes.size == 0:
+        raise ValueError("novel_classes is empty: hide at least one class.")
     unknown = np.setdiff1d(novel_classes, classes)
     if unknown.size:
         raise ValueError(f"novel_classes {unknown.tolist()} do not occur in y.")
     if len(novel_classes) == len(classes):
         raise ValueError("at least one class must stay known (labelled).")
-    y_partial = np.where(np.isin(y, novel_classes), -1, y)
+    # int64 first: -1 would wrap to the largest value of an unsigned dtype.
+    y_partial = np.where(np.isin(y, novel_classes), -1, y.astype(np.int64))
     if labelled_fraction < 1:
         for known in np.setdiff1d(classes, novel_classes):
             rows = np.flatnonzero(y == known)

@@ -35,6 +35,7 @@ from numbers import Integral
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.model_selection import BaseCrossValidator
+from sklearn.pipeline import Pipeline
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
@@ -46,9 +47,10 @@ __all__ = ["HiddenClassKFold", "TransductiveDiscovery"]
 class HiddenClassKFold(BaseCrossValidator):
     """K-fold over the known classes: each fold hides some of them.
 
-    The known classes (labels ``>= 0``; samples labelled ``-1`` are left out
-    of every fold) are shuffled and dealt into ``n_splits`` groups, or, with
-    ``n_hidden_classes``, each fold hides that many classes drawn at random.
+    The known classes (every label but ``-1``: samples labelled ``-1`` are
+    left out of every fold; labels may be integers or strings) are shuffled
+    and dealt into ``n_splits`` groups, or, with ``n_hidden_classes``, each
+    fold hides that many classes drawn at random.
     Fold ``i`` trains on the labelled samples of the other classes and tests
     on the samples of its hidden classes.
 
@@ -167,7 +169,9 @@ class TransductiveDiscovery(MetaEstimatorMixin, BaseEstimator):
     ----------
     estimator : estimator object
         A discovery estimator, fitted as ``fit(X, y)`` with ``-1`` for the
-        unlabelled samples (e.g. :class:`~sklearn_deepclust.discovery.PBN`).
+        unlabelled samples (e.g. :class:`~sklearn_deepclust.discovery.PBN`),
+        or a :class:`~sklearn.pipeline.Pipeline` that ends in one (e.g. a
+        scaler first).
     novel_only : bool, default=True
         Assign the rows of ``X`` among the discovered classes only
         (``predict_novel``), as novel class discovery is scored: in a
@@ -213,7 +217,7 @@ class TransductiveDiscovery(MetaEstimatorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
-            Labels, ``-1`` for samples without one.
+            Labels (integers or strings), ``-1`` for samples without one.
 
         Returns
         -------
@@ -237,16 +241,39 @@ class TransductiveDiscovery(MetaEstimatorMixin, BaseEstimator):
         check_is_fitted(self, "X_")
         n_stored = len(self.y_)
         X_all = _concatenate(self.X_, X)
-        y_all = np.concatenate([self.y_, np.full(_n_rows(X), UNLABELLED)])
+        y_all = np.concatenate([_integer_labels(self.y_), np.full(_n_rows(X), UNLABELLED)])
         self.estimator_ = clone(self.estimator).fit(X_all, y_all)
-        if self.novel_only and hasattr(self.estimator_, "predict_novel"):
-            return np.asarray(self.estimator_.predict_novel(X))
-        return np.asarray(self.estimator_.labels_)[n_stored:]
+        # In a pipeline (a scaler, then the discoverer) the last step finds
+        # the classes and the steps before it transform X on the way there.
+        if isinstance(self.estimator_, Pipeline):
+            discoverer, before = self.estimator_[-1], self.estimator_[:-1]
+        else:
+            discoverer, before = self.estimator_, None
+        if self.novel_only and hasattr(discoverer, "predict_novel"):
+            X_in = X if before is None else before.transform(X)
+            return np.asarray(discoverer.predict_novel(X_in))
+        return np.asarray(discoverer.labels_)[n_stored:]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.required = True
         return tags
+
+
+def _integer_labels(y):
+    """``y`` as the integer labels the discovery estimators take, ``-1`` kept.
+
+    Integer labels pass unchanged (as int64); other labels (strings, ...) are
+    numbered in sorted order. The scorers match clusters to classes, so the
+    numbers need not be the names.
+    """
+    y = np.asarray(y)
+    if np.issubdtype(y.dtype, np.integer):
+        return y.astype(np.int64)
+    labelled = y != UNLABELLED
+    codes = np.full(y.shape, UNLABELLED, dtype=np.int64)
+    codes[labelled] = np.unique(y[labelled], return_inverse=True)[1]
+    return codes
 
 
 def _n_rows(X):

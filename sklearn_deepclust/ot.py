@@ -40,7 +40,10 @@ def _logsumexp_over_samples(log_values, distributed):
     """``logsumexp`` over axis 0, across all processes when ``distributed``."""
     if not distributed:
         return torch.logsumexp(log_values, dim=0)
-    peak = log_values.detach().amax(dim=0)
+    if log_values.shape[0]:
+        peak = log_values.detach().amax(dim=0)
+    else:  # a process without rows contributes nothing
+        peak = log_values.new_full(log_values.shape[1:], -math.inf)
     dist.all_reduce(peak, op=dist.ReduceOp.MAX)
     peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
     total = (log_values - peak).exp().sum(dim=0)
@@ -246,7 +249,13 @@ def relaxed_partial_sinkhorn_log(
             log_v = real
         previous_log_u = log_u
         log_u = log_a - torch.logsumexp(log_kernel + log_v[None, :], dim=1)
-        # The row scaling's relative change is the sample marginal's error before it.
-        if tol is not None and float((previous_log_u - log_u).exp().sub(1).abs().max()) < tol:
-            break
+        # The row scaling's relative change is the sample marginal's error
+        # before it; across processes the largest, so that all stop together.
+        if tol is not None:
+            change = (previous_log_u - log_u).exp().sub(1).abs()
+            error = change.amax().reshape(1) if change.numel() else change.new_zeros(1)
+            if distributed:
+                dist.all_reduce(error, op=dist.ReduceOp.MAX)
+            if float(error) < tol:
+                break
     return (log_kernel + log_u[:, None] + log_v[None, :])[:, :n_clusters]

@@ -1,5 +1,6 @@
 """Shared test helpers (importable because pytest puts tests/ on sys.path)."""
 
+import datetime
 import os
 import socket
 
@@ -91,7 +92,10 @@ def join_gloo_group(rank, world_size, port):
     os.environ["MASTER_ADDR"] = "127.0.0.1"
     os.environ["MASTER_PORT"] = str(port)
     torch.set_num_threads(1)
-    torch.distributed.init_process_group("gloo", rank=rank, world_size=world_size)
+    # A bounded wait: a collective left unmatched fails the test, not the run.
+    torch.distributed.init_process_group(
+        "gloo", rank=rank, world_size=world_size, timeout=datetime.timedelta(seconds=120)
+    )
 
 
 def free_port():

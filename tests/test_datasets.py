@@ -99,6 +99,7 @@ def test_ncd_split_is_repeatable_and_follows_the_given_classes():
         (dict(), "give novel_classes, or n_novel"),
         (dict(n_novel=3), "give novel_classes, or n_novel"),
         (dict(novel_classes=[0], labelled_fraction=0.0), "labelled_fraction"),
+        (dict(novel_classes=[]), "novel_classes is empty"),
     ],
 )
 def test_ncd_split_bad_input_is_rejected(kwargs, message):
@@ -111,3 +112,12 @@ def test_ncd_split_rejects_labels_that_are_not_integers_or_negative():
         make_ncd_split(np.array(["a", "b"]), novel_classes=["a"])
     with pytest.raises(ValueError, match="-1 is the unlabelled marker"):
         make_ncd_split(np.array([-1, 0, 1]), novel_classes=[1])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint64, np.int8, np.int32])
+def test_ncd_split_marks_unlabelled_rows_minus_one_for_any_integer_dtype(dtype):
+    # In an unsigned dtype -1 would wrap to 255 (or 2**64 - 1): a known class.
+    y = np.repeat(np.arange(4, dtype=dtype), 3)
+    y_partial, novel = make_ncd_split(y, [1, 3])
+    assert y_partial.dtype == np.int64
+    assert y_partial.tolist() == [0, 0, 0, -1, -1, -1, 2, 2, 2, -1, -1, -1]

@@ -133,3 +133,38 @@ def test_novel_only_assigns_hidden_rows_among_discovered_classes(known_blobs):
             if novel_only
             else wrapper.estimator_.labels_[visible.sum() :],
         )
+
+
+@pytest.mark.parametrize("novel_only", [True, False])
+def test_hidden_class_cv_of_a_scaled_pipeline(known_blobs, novel_only):
+    # Scaling belongs inside the wrapped estimator; the pipeline's last step
+    # is the discoverer whose labels and novel-class assignment are scored.
+    from sklearn.model_selection import cross_val_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = known_blobs
+    X = X * [1, 10, 100, 1000]  # scales that need the scaler
+    wrapper = TransductiveDiscovery(
+        make_pipeline(StandardScaler(), NCDKMeans(random_state=0)), novel_only=novel_only
+    )
+    cv = HiddenClassKFold(n_splits=4, random_state=0)
+    scores = cross_val_score(
+        wrapper, X, y, cv=cv, scoring=cluster_accuracy_scorer, error_score="raise"
+    )
+    assert scores.min() >= 0.95
+
+
+def test_hidden_class_cv_with_string_labels(known_blobs):
+    X, y = known_blobs
+    names = np.array([f"class {c}" for c in "abcdefgh"])
+    y_named = names[np.maximum(y, 0)].astype(object)
+    y_named[y < 0] = -1  # an object array: names, and -1 for the unlabelled rows
+    search = GridSearchCV(
+        TransductiveDiscovery(NCDKMeans(random_state=0)),
+        {"estimator__n_novel_clusters": [1, 2, 4]},
+        cv=HiddenClassKFold(n_splits=4, random_state=0),
+        scoring=cluster_accuracy_scorer,
+        error_score="raise",
+    ).fit(X, y_named)
+    assert search.best_params_ == {"estimator__n_novel_clusters": 2}

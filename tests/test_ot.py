@@ -100,13 +100,21 @@ def test_bad_input_is_rejected():
         sinkhorn_log(torch.zeros(3, 2), epsilon=0)
 
 
-def _worker(rank, world_size, port, scores, out):
+def _worker(rank, world_size, port, scores, out, solve=None):
     join_gloo_group(rank, world_size, port)
     try:
         rows = scores.chunk(world_size)[rank]
-        out[rank] = sinkhorn_log(rows, 0.05, n_iters=3)
+        out[rank] = (solve or _swav_codes)(rows)
     finally:
         torch.distributed.destroy_process_group()
+
+
+def _swav_codes(scores):
+    return sinkhorn_log(scores, 0.05, n_iters=3)
+
+
+def _relaxed_until_converged(scores):
+    return relaxed_partial_sinkhorn_log(scores, mass=0.5, n_iters=200, tol=1e-3)
 
 
 def test_two_gloo_processes_give_the_codes_of_the_whole_batch():
@@ -116,6 +124,20 @@ def test_two_gloo_processes_give_the_codes_of_the_whole_batch():
     mp.spawn(_worker, args=(2, free_port(), scores, out), nprocs=2, join=True)
     distributed = torch.cat([out[0], out[1]])
     torch.testing.assert_close(distributed, sinkhorn_log(scores, 0.05, n_iters=3))
+
+
+def test_two_gloo_processes_stop_the_relaxed_transport_together():
+    # With a tolerance, each process used to test only its own rows: one
+    # stopped, the other waited in all_reduce until gloo timed out.
+    scores = 3 * torch.randn(8, 3, generator=torch.Generator().manual_seed(0))
+    scores[:4] = 0  # flat rows: the first process converges later than the second
+    log_p = torch.log_softmax(scores, 1)
+    manager = mp.Manager()
+    out = manager.dict()
+    solve = _relaxed_until_converged
+    mp.spawn(_worker, args=(2, free_port(), log_p.double(), out, solve), nprocs=2, join=True)
+    distributed = torch.cat([out[0], out[1]])
+    torch.testing.assert_close(distributed, solve(log_p.double()))
 
 
 @pytest.mark.filterwarnings("ignore:If reg_type = entropy")
