@@ -242,3 +242,23 @@ def test_mass_schedule_spans_the_steps_the_batches_make(monkeypatch, n_samples, 
     small_p2ot(n_clusters=2, pretext="none", max_epochs=4, batch_size=batch_size).fit(X)
     steps = 4 * -(-(n_samples - 1) // batch_size)  # ceil((n - 1) / batch) steps per epoch
     assert seen == pytest.approx([step / steps for step in range(steps)])
+
+
+def test_kl_weight_falls_linearly_to_its_final_value(monkeypatch):
+    import sklearn_deepclust.cluster._p2ot as p2ot_module
+
+    weights = []
+    solve = p2ot_module.relaxed_partial_sinkhorn_log
+
+    def recording(*args, kl_weight, **kwargs):
+        weights.append(kl_weight)
+        return solve(*args, kl_weight=kl_weight, **kwargs)
+
+    monkeypatch.setattr(p2ot_module, "relaxed_partial_sinkhorn_log", recording)
+    X = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
+    options = dict(n_clusters=2, pretext="none", max_epochs=4, batch_size=32, kl_weight=2.0)
+    small_p2ot(**options, final_kl_weight=0.5).fit(X)
+    assert weights == pytest.approx([2.0, 1.625, 1.25, 0.875])  # progress 0, 1/4, 2/4, 3/4
+    weights.clear()
+    small_p2ot(**options, final_kl_weight=None).fit(X)
+    assert weights == [2.0] * 4

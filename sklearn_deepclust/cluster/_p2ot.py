@@ -90,6 +90,19 @@ class P2OT(_OTClusterer):
     kl_weight : float, default=1.0
         Weight of the KL relaxation of the cluster sizes (the paper's
         lambda); larger holds the sizes closer to uniform.
+    final_kl_weight : float or None, default=0.1
+        The KL weight falls linearly from ``kl_weight`` at the start of the
+        clustering phase to ``final_kl_weight`` at its end (a schedule left
+        commented out in the official implementation); None keeps it
+        constant, as the paper does. While the network is unsure, a constant
+        weight holds the codes near uniform and the network learns the
+        uniform sizes back (on the long-tailed penbased its clusters came
+        out within 476 to 174 rows for classes of 1055 to 10); a falling
+        weight lets the sizes follow the data once it is confident. On the
+        long-tailed tables of the benchmarks (rho = 0.01) it raised mean
+        ACC by 1.6 to 2.4 points; on balanced tables it can cost accuracy
+        (see ``benchmarks/README.md``): for clusters of similar sizes prefer
+        :class:`SwAVClustering`, or set None.
     initial_mass : float in (0, 1], default=0.1
         Fraction of the mass transported at the start of training.
     sinkhorn_iters : int, default=100
@@ -196,6 +209,7 @@ class P2OT(_OTClusterer):
     _parameter_constraints: dict = {
         **_OTClusterer._parameter_constraints,
         "kl_weight": [Interval(Real, 0, None, closed="neither")],
+        "final_kl_weight": [None, Interval(Real, 0, None, closed="neither")],
         "initial_mass": [Interval(Real, 0, 1, closed="right")],
     }
 
@@ -211,6 +225,7 @@ class P2OT(_OTClusterer):
         temperature=0.1,
         epsilon=0.1,
         kl_weight=1.0,
+        final_kl_weight=0.1,
         initial_mass=0.1,
         sinkhorn_iters=100,
         n_views=2,
@@ -236,6 +251,7 @@ class P2OT(_OTClusterer):
         self.temperature = temperature
         self.epsilon = epsilon
         self.kl_weight = kl_weight
+        self.final_kl_weight = final_kl_weight
         self.initial_mass = initial_mass
         self.sinkhorn_iters = sinkhorn_iters
         self.n_views = n_views
@@ -258,7 +274,12 @@ class P2OT(_OTClusterer):
             log_proba,
             mass=progressive_mass(progress, self.initial_mass),
             epsilon=self.epsilon,
-            kl_weight=self.kl_weight,
+            kl_weight=self._kl_weight_at(progress),
             n_iters=self.sinkhorn_iters,
         )
         return log_plan.exp() * n_samples_over_processes(scores)
+
+    def _kl_weight_at(self, progress):
+        if self.final_kl_weight is None:
+            return self.kl_weight
+        return self.kl_weight + (self.final_kl_weight - self.kl_weight) * progress
