@@ -100,7 +100,7 @@ class P2OT(_OTClusterer):
         out within 476 to 174 rows for classes of 1055 to 10); a falling
         weight lets the sizes follow the data once it is confident. On the
         long-tailed tables of the benchmarks (rho = 0.01) it raised mean
-        ACC by 1.6 to 2.4 points; on balanced tables it can cost accuracy
+        ACC by 1.7 to 2.4 points; on balanced tables it can cost accuracy
         (see ``benchmarks/README.md``): for clusters of similar sizes prefer
         :class:`SwAVClustering`, or set None.
     initial_mass : float in (0, 1], default=0.1
