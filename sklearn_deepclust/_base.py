@@ -83,7 +83,8 @@ def to_tensor(X, device, offset=None):
     goes into a copy when the tensor would share the caller's memory. Values
     that validate as finite float64 but overflow float32 raise a ValueError.
     """
-    array = np.asarray(X, dtype=np.float32)
+    with np.errstate(over="ignore"):  # an overflow is reported below, in words
+        array = np.asarray(X, dtype=np.float32)
     if array.dtype != getattr(X, "dtype", None) and not np.isfinite(array).all():
         raise ValueError(
             "Input X holds values too large for float32 (|x| > 3.4e38), in which the "
