@@ -7,7 +7,7 @@ own shard of the rows) is described in :mod:`sklearn_deepclust._engine`.
 import torch
 import torch.distributed as dist
 
-__all__ = ["sum_over_processes", "world_size"]
+__all__ = ["max_over_processes", "sum_over_processes", "world_size"]
 
 
 def world_size():
@@ -23,9 +23,19 @@ def sum_over_processes(value, distributed=None):
     ``distributed=None`` sums when there is more than one process; otherwise
     ``value`` is returned as it is. The input is never modified.
     """
+    return _reduced_over_processes(value, dist.ReduceOp.SUM, distributed)
+
+
+def max_over_processes(value, distributed=None):
+    """``value`` (a tensor), elementwise the largest over the processes (as
+    :func:`sum_over_processes`)."""
+    return _reduced_over_processes(value, dist.ReduceOp.MAX, distributed)
+
+
+def _reduced_over_processes(value, op, distributed):
     if world_size() > 1 if distributed is None else distributed:
         value = value.clone()
-        dist.all_reduce(value, op=dist.ReduceOp.SUM)
+        dist.all_reduce(value, op=op)
     return value
 
 

@@ -29,9 +29,8 @@ References
 import math
 
 import torch
-import torch.distributed as dist
 
-from ._distributed import sum_over_processes, world_size
+from ._distributed import max_over_processes, sum_over_processes, world_size
 
 __all__ = ["relaxed_partial_sinkhorn_log", "sinkhorn_log"]
 
@@ -44,10 +43,10 @@ def _logsumexp_over_samples(log_values, distributed):
         peak = log_values.detach().amax(dim=0)
     else:  # a process without rows contributes nothing
         peak = log_values.new_full(log_values.shape[1:], -math.inf)
-    dist.all_reduce(peak, op=dist.ReduceOp.MAX)
+    peak = max_over_processes(peak, distributed=True)
     peak = torch.where(torch.isfinite(peak), peak, torch.zeros_like(peak))
     total = (log_values - peak).exp().sum(dim=0)
-    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    total = sum_over_processes(total, distributed=True)
     return total.log() + peak
 
 
@@ -253,9 +252,7 @@ def relaxed_partial_sinkhorn_log(
         # before it; across processes the largest, so that all stop together.
         if tol is not None:
             change = (previous_log_u - log_u).exp().sub(1).abs()
-            error = change.amax().reshape(1) if change.numel() else change.new_zeros(1)
-            if distributed:
-                dist.all_reduce(error, op=dist.ReduceOp.MAX)
-            if float(error) < tol:
+            error = change.amax() if change.numel() else change.new_zeros(())
+            if float(max_over_processes(error, distributed)) < tol:
                 break
     return (log_kernel + log_u[:, None] + log_v[None, :])[:, :n_clusters]
