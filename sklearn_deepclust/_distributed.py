@@ -4,10 +4,11 @@ Training on several processes (one per device or host, each fitting on its
 own shard of the rows) is described in :mod:`sklearn_deepclust._engine`.
 """
 
+import numpy as np
 import torch
 import torch.distributed as dist
 
-__all__ = ["max_over_processes", "sum_over_processes", "world_size"]
+__all__ = ["max_over_processes", "process_rank", "process_seed", "sum_over_processes", "world_size"]
 
 
 def world_size():
@@ -15,6 +16,27 @@ def world_size():
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size()
     return 1
+
+
+def process_rank():
+    """Rank of this process among the torch.distributed processes; 0 when none."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank()
+    return 0
+
+
+def process_seed(seed):
+    """A seed for this process's own random draws (views, sampled neighbours).
+
+    ``seed`` itself on process 0 and in a single process, so that one process
+    draws what it always drew; on process ``r > 0`` a seed derived from
+    ``(seed, r)``, so that the processes' draws are independent, as those of
+    one process on all their rows together would be.
+    """
+    rank = process_rank()
+    if rank == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), rank]).generate_state(1)[0])
 
 
 def sum_over_processes(value, distributed=None):

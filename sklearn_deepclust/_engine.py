@@ -19,7 +19,9 @@ over all shards; the optimal-transport codes reduce their marginals over the
 processes (:mod:`sklearn_deepclust.ot`). A step of P processes with batches
 of B rows each is then the step of one process on the P * B rows together,
 for losses that are means over rows given the batch (autoencoder
-pretraining, SwAV, P²OT). State that a method computes over its whole
+pretraining, SwAV, P²OT). Random views and sampled neighbours are drawn from
+a seed of each process's own, so that no two processes corrupt their rows
+alike. State that a method computes over its whole
 training set (DEC's target distribution, SCAN's neighbours, mixtures) is
 computed over each process's shard.
 """

@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ._distributed import process_seed
 from ._engine import batched_forward
 from .augment import TabularView
 from .nn import Autoencoder, ReconstructionLoss, mlp
@@ -179,7 +180,9 @@ class RandomViews:
     n_views : int
         Number of views of each row.
     seed : int
-        Seeds the views' generator.
+        Seeds the views' generator; under ``torch.distributed`` each process
+        derives its own seed from it, so that the processes draw different
+        views of their rows.
     device : torch.device
         Where the generator lives (the data's device).
     with_clean : bool, default=False
@@ -191,7 +194,7 @@ class RandomViews:
         self.n_views = n_views
         self.with_clean = with_clean
         self.generator = torch.Generator(device=device)
-        self.generator.manual_seed(int(seed))
+        self.generator.manual_seed(process_seed(seed))
 
     def __call__(self, x, index):
         views = [self.view(x, self.generator) for _ in range(self.n_views)]

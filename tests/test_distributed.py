@@ -16,6 +16,7 @@ from _helpers import free_port, join_gloo_group
 from sklearn.datasets import make_blobs
 
 from sklearn_deepclust import DEC, P2OT, SwAVClustering
+from sklearn_deepclust.pretext import RandomViews
 
 N_ROWS = 120
 
@@ -125,3 +126,30 @@ def test_two_gloo_workers_train_the_model_of_one_process(name):
     # The weights moved over the epochs: not two identical initialisations.
     early = _shorter(name).fit(_data()).module_.state_dict()
     assert any(not torch.allclose(early[key], value) for key, value in expected.items())
+
+
+def _views_worker(rank, world_size, port, out):
+    """Draw the first views of a batch of zeros on this process."""
+    join_gloo_group(rank, world_size, port)
+    try:
+        out[rank] = _first_views()
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+def _first_views():
+    def noise(x, generator):
+        return x + torch.rand(x.shape, generator=generator)
+
+    return RandomViews(noise, 2, seed=0, device="cpu")(torch.zeros(4, 3), torch.arange(4))
+
+
+def test_each_worker_draws_its_own_views():
+    """Workers seeded alike draw independent views (as one process draws
+    different views for different rows); the first draws what one process
+    draws, so that a single process is unchanged."""
+    out = mp.Manager().dict()
+    mp.spawn(_views_worker, args=(2, free_port(), out), nprocs=2, join=True)
+    torch.testing.assert_close(out[0], _first_views())
+    assert not torch.allclose(out[1], out[0])
+    assert out[1].min() >= 0 and out[1].max() < 1  # still the view's own distribution
