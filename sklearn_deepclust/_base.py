@@ -57,6 +57,27 @@ def _cuda_device_exists(device):
     return device.index is None or device.index < torch.cuda.device_count()
 
 
+def _device_exists(device):
+    """Whether tensors can be put on ``device`` (a ``torch.device``) here."""
+    if device.type == "cuda":
+        return _cuda_device_exists(device)
+    if device.type == "mps":
+        return torch.backends.mps.is_available()
+    return True
+
+
+def repeatable_on(device):
+    """Whether fits on the ``device`` parameter repeat bit for bit: on the CPU.
+
+    Reductions on accelerators (atomic adds) are not bit-reproducible. A
+    value that is not a device counts as the CPU here; ``fit`` rejects it.
+    """
+    try:
+        return torch.device(device).type == "cpu"
+    except (RuntimeError, TypeError):
+        return True
+
+
 def resolve_device(device):
     """Turn the ``device`` parameter into a ``torch.device`` that exists here."""
     try:
@@ -113,7 +134,7 @@ def loadable_device(state):
     Updates ``state["device_"]`` in place; returns None for an unfitted state.
     """
     device = state.get("device_")
-    if device is not None and device.type == "cuda" and not _cuda_device_exists(device):
+    if device is not None and not _device_exists(device):
         warnings.warn(
             f"This model was fitted on {device}, which is not available here; "
             "it is loaded on the CPU.",
@@ -125,15 +146,27 @@ def loadable_device(state):
     return device
 
 
+def storage_here(storage, location):
+    """``map_location`` of ``torch.load``: each storage back on its own device,
+    or on the CPU where that device is absent."""
+    if _device_exists(torch.device(location)):
+        return None  # torch's default: the device it was saved from
+    return storage  # deserialised on the CPU
+
+
 class _SerializedModule:
-    """A torch module stored as bytes, so that pickles load on any device."""
+    """A torch module stored as bytes, so that pickles load on any device.
+
+    Plain pickling of a module on a GPU stores its tensors with their device
+    and cannot be loaded where that device is absent.
+    """
 
     def __init__(self, module):
         buffer = io.BytesIO()
         torch.save(module, buffer)
         self.payload = buffer.getvalue()
 
-    def load(self, map_location):
+    def load(self, map_location=storage_here):
         return torch.load(io.BytesIO(self.payload), map_location=map_location, weights_only=False)
 
 
@@ -423,19 +456,16 @@ class DeepClusterer(
     # ----------------------------------------------------------- plumbing
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        try:
-            on_cpu = torch.device(self.device).type == "cpu"
-        except (RuntimeError, TypeError):
-            on_cpu = True
-        # Reductions on accelerators are not bit-reproducible.
-        tags.non_deterministic = not on_cpu
+        tags.non_deterministic = not repeatable_on(self.device)
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
     def __getstate__(self):
+        # Every module, the user's ``module`` and ``decoder`` parameters too,
+        # is stored as bytes that load where its device is absent.
         state = super().__getstate__()
         return {
-            key: _SerializedModule(value) if self._is_fitted_module(key, value) else value
+            key: _SerializedModule(value) if isinstance(value, torch.nn.Module) else value
             for key, value in state.items()
         }
 
@@ -443,5 +473,7 @@ class DeepClusterer(
         device = loadable_device(state)
         for key, value in state.items():
             if isinstance(value, _SerializedModule):
-                state[key] = value.load(device if device is not None else "cpu")
+                # Fitted modules go to ``device_``; parameters stay where the
+                # user put them, or on the CPU where that device is absent.
+                state[key] = value.load(device or "cpu") if key.endswith("_") else value.load()
         super().__setstate__(state)

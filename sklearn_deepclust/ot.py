@@ -140,11 +140,11 @@ def sinkhorn_log(
     if sample_weights is None:
         log_a = _log_uniform_sample_mass(scores, distributed).expand(n_samples)
     else:
-        log_a = sample_weights.to(dtype).log()
+        log_a = sample_weights.to(device=device, dtype=dtype).log()
     if cluster_weights is None:
         log_b = torch.full((n_clusters,), -math.log(n_clusters), dtype=dtype, device=device)
     else:
-        log_b = cluster_weights.to(dtype).log()
+        log_b = cluster_weights.to(device=device, dtype=dtype).log()
 
     log_kernel = scores / epsilon
     log_u = torch.zeros(n_samples, dtype=dtype, device=device)

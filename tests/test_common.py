@@ -103,3 +103,13 @@ def expected_failed_checks(estimator):
 @parametrize_with_checks(ESTIMATORS, expected_failed_checks=expected_failed_checks)
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
+
+
+def test_fits_on_accelerators_are_tagged_non_deterministic():
+    """Atomic adds on a GPU reorder float sums: only CPU fits repeat bit for bit."""
+    from sklearn.base import clone
+    from sklearn.utils import get_tags
+
+    for estimator in ESTIMATORS:
+        assert not get_tags(clone(estimator).set_params(device="cpu")).non_deterministic
+        assert get_tags(clone(estimator).set_params(device="cuda")).non_deterministic

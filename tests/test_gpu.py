@@ -92,6 +92,13 @@ def test_gpu_model_unpickles_on_a_machine_without_gpu(blobs, tmp_path):
     _assert_loads_on_the_cpu(small_dec(pretrain_epochs=5, max_epochs=2).fit(X), X, tmp_path)
 
 
+def test_gpu_model_with_a_gpu_module_parameter_unpickles_without_gpu(blobs, tmp_path):
+    X, _ = blobs
+    encoder = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 8), torch.nn.ReLU()).cuda()
+    model = small_dec(module=encoder, pretrain_epochs=5, max_epochs=2).fit(X)
+    _assert_loads_on_the_cpu(model, X, tmp_path)
+
+
 def _synchronisations_during_fit(model, X, y=None):
     """Number of host synchronisations torch's sync debug mode reports during ``fit``."""
     import warnings

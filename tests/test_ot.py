@@ -93,6 +93,23 @@ def test_properties(seed, n_samples, n_clusters, epsilon):
     torch.testing.assert_close(permuted, plan[order], rtol=1e-4, atol=1e-7)
 
 
+def test_marginals_follow_the_scores_device_and_dtype():
+    """Weights given on the CPU meet scores on another device (``meta`` stands
+    in for a GPU here: an operation mixing it with a CPU tensor fails as on
+    CUDA) and in another dtype."""
+    scores = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    weights = dict(
+        sample_weights=torch.full((6,), 1 / 6), cluster_weights=torch.tensor([0.5, 0.3, 0.2])
+    )
+    on_meta = sinkhorn_log(scores.to("meta"), epsilon=0.5, n_iters=5, **weights)
+    assert on_meta.device.type == "meta" and on_meta.shape == (6, 3)
+    in_float64 = sinkhorn_log(scores.double(), epsilon=0.5, n_iters=5, **weights)
+    assert in_float64.dtype == torch.float64
+    torch.testing.assert_close(
+        in_float64.float(), sinkhorn_log(scores, epsilon=0.5, n_iters=5, **weights)
+    )
+
+
 def test_bad_input_is_rejected():
     with pytest.raises(ValueError, match="2-D"):
         sinkhorn_log(torch.zeros(3))

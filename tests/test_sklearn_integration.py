@@ -83,6 +83,27 @@ def test_model_fitted_on_a_missing_gpu_loads_on_the_cpu(blobs):
     np.testing.assert_array_equal(restored.predict(X), dec.predict(X))
 
 
+def test_a_gpu_module_parameter_unpickles_without_a_gpu(blobs, monkeypatch):
+    """The user's ``module`` (e.g. ``module_.encoder`` of a GPU fit, as DEC's
+    docstring suggests) is pickled with the estimator; where its device is
+    absent it loads on the CPU instead of failing in torch.load."""
+    import torch.serialization
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present; the fallback is not exercised")
+    X, _ = blobs
+    encoder = torch.nn.Sequential(torch.nn.Linear(X.shape[1], 8), torch.nn.ReLU())
+    dec = small_dec(module=encoder, pretrain_epochs=2, max_epochs=1).fit(X)
+    with monkeypatch.context() as patch:  # every storage recorded as CUDA's
+        patch.setattr(torch.serialization, "location_tag", lambda storage: "cuda:0")
+        pickled = pickle.dumps(dec)
+    restored = pickle.loads(pickled)
+    assert next(restored.module.parameters()).device == torch.device("cpu")
+    for before, after in zip(encoder.parameters(), restored.module.parameters()):
+        torch.testing.assert_close(after, before)
+    np.testing.assert_array_equal(restored.predict(X), dec.predict(X))
+
+
 @ESTIMATORS
 def test_pandas_in_pandas_out(blobs, make):
     X, _ = blobs

@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from .._base import resolve_device, seeded_torch, to_tensor, validated_tensor
+from .._base import repeatable_on, resolve_device, seeded_torch, to_tensor, validated_tensor
 from ._base import (
     DiscoveryMixin,
     _squared_distances,
@@ -243,6 +243,11 @@ class NCDKMeans(DiscoveryMixin, ClusterMixin, TransformerMixin, BaseEstimator):
         """
         X_tensor = self._validated_tensor(X)
         return -float(_squared_distances(X_tensor, self._centroids).min(1).values.sum())
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = not repeatable_on(self.device)
+        return tags
 
     def get_feature_names_out(self, input_features=None):
         """One output name per centroid: ``ncdkmeans0``, ``ncdkmeans1``, ...
