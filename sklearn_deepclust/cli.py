@@ -18,13 +18,14 @@ line on standard error with exit status 2.
 
 import argparse
 import csv
+import os
 import pickle
 import sys
 from pathlib import Path
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .cluster import DEC, P2OT, SCAN, SwAVClustering
@@ -134,54 +135,106 @@ def read_table(path, columns=None, label_column=None):
     path = Path(path)
     if not path.is_file():
         raise CommandLineError(f"{path}: no such file")
-    if path.suffix.lower() in (".parquet", ".pq"):
-        table = _read_parquet(path)
-    else:
-        table = _read_csv(path)
-    names = list(table)
+    parquet = path.suffix.lower() in (".parquet", ".pq")
+    names, chunks = _parquet_chunks(path) if parquet else _csv_chunks(path)
+    wanted = _chosen_columns(path, names, columns, label_column)
+    feature_chunks, label_chunks, first_row = [], [], 1
+    for chunk in chunks(wanted, label_column):
+        n_rows = len(chunk[wanted[0]])
+        feature_chunks.append(
+            np.column_stack([_numeric(path, name, chunk[name], first_row) for name in wanted])
+        )
+        if label_column is not None:
+            cells = chunk[label_column]
+            label_chunks.append(
+                np.array(["" if cell is None else str(cell).strip() for cell in cells])
+            )
+        first_row += n_rows
+    if first_row == 1:
+        raise CommandLineError(f"{path}: expected a header row and at least one data row")
+    labels = np.concatenate(label_chunks) if label_column is not None else None
+    return np.concatenate(feature_chunks), wanted, labels
+
+
+def _chosen_columns(path, names, columns, label_column):
+    """The feature columns: ``columns``, or every column but the label column."""
     wanted = list(columns) if columns else [n for n in names if n != label_column]
-    missing = [n for n in [*wanted, *([label_column] if label_column else [])] if n not in table]
+    if label_column is not None and label_column in wanted:
+        raise CommandLineError(
+            f"column {label_column!r} is the label column; leave it out of --columns"
+        )
+    unnamed = [j for j, name in enumerate(names) if not str(name).strip() and name in wanted]
+    if unnamed:
+        raise CommandLineError(
+            f"{path}: column {unnamed[0] + 1} has no name in the header (a row index "
+            "written by pandas?); name it, drop it, or choose the features with --columns"
+        )
+    missing = [n for n in [*wanted, *([label_column] if label_column else [])] if n not in names]
     if missing:
         raise CommandLineError(
             f"{path}: no column {missing[0]!r}; its columns are {', '.join(map(repr, names))}"
         )
     if not wanted:
         raise CommandLineError(f"{path}: no feature column left besides the label column")
-    X = np.column_stack([_numeric(path, name, table[name]) for name in wanted])
-    labels = None
-    if label_column is not None:
-        labels = np.array(
-            ["" if cell is None else str(cell).strip() for cell in table[label_column]]
-        )
-    return X, wanted, labels
+    return wanted
 
 
-def _read_csv(path):
-    # utf-8-sig: the byte-order mark of Excel's "CSV UTF-8" is not part of the
-    # first column's name. Only blank lines are skipped: a row of empty cells
-    # is a row, and its cells are reported if they are features.
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            rows = [(reader.line_num, row) for row in reader if row]
-    except UnicodeDecodeError as exc:
-        reason = f"{exc.reason} at byte {exc.start}"
-        raise CommandLineError(f"{path}: not UTF-8 text ({reason})") from None
-    if len(rows) < 2:
+# Rows converted to numbers at a time: the text of a chunk is all that is
+# held besides the numbers, whatever the size of the file.
+_CHUNK_ROWS = 4096
+
+
+def _csv_chunks(path):
+    """The header's names, and ``chunks(wanted, label_column)``: an iterator
+    of ``{name: cells}`` over successive blocks of rows."""
+    header = next(_csv_rows(path), (None, None))[1]
+    if header is None:
         raise CommandLineError(f"{path}: expected a header row and at least one data row")
-    (_, header), body = rows[0], rows[1:]
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise CommandLineError(f"{path}: the header names column {repeated[0]!r} more than once")
-    for line, row in body:
-        if len(row) != len(header):
-            raise CommandLineError(
-                f"{path}, line {line}: {len(row)} cells, but the header has {len(header)}"
-            )
-    return {name: [row[j] for _, row in body] for j, name in enumerate(header)}
+
+    def chunks(wanted, label_column):
+        kept = [*wanted, *([label_column] if label_column is not None else [])]
+        positions = [header.index(name) for name in kept]
+        rows = _csv_rows(path)
+        next(rows)  # the header
+        block = []
+        for line, row in rows:
+            if len(row) != len(header):
+                raise CommandLineError(
+                    f"{path}, line {line}: {len(row)} cells, but the header has {len(header)}"
+                )
+            block.append([row[j] for j in positions])
+            if len(block) == _CHUNK_ROWS:
+                yield dict(zip(kept, zip(*block)))
+                block = []
+        if block:
+            yield dict(zip(kept, zip(*block)))
+
+    return header, chunks
 
 
-def _read_parquet(path):
+def _csv_rows(path):
+    """``(line number, cells)`` of each row that is not blank.
+
+    utf-8-sig: the byte-order mark of Excel's "CSV UTF-8" is not part of the
+    first column's name. Only blank lines are skipped: a row of empty cells
+    is a row, and its cells are reported if they are features.
+    """
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        try:
+            for row in reader:
+                if row:
+                    yield reader.line_num, row
+        except UnicodeDecodeError as exc:
+            reason = f"{exc.reason} at byte {exc.start}"
+            raise CommandLineError(f"{path}: not UTF-8 text ({reason})") from None
+
+
+def _parquet_chunks(path):
+    """As :func:`_csv_chunks`, for a Parquet file: its columns, read whole."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -189,24 +242,50 @@ def _read_parquet(path):
             f"{path}: reading Parquet needs pyarrow (pip install pyarrow), or give a CSV file"
         ) from None
     try:
-        return pq.read_table(path).to_pydict()
+        names = pq.read_schema(path).names
     except Exception as exc:  # pyarrow raises several types for a bad file
         raise CommandLineError(f"{path}: not a readable Parquet file ({exc})") from None
 
+    def chunks(wanted, label_column):
+        kept = [*wanted, *([label_column] if label_column is not None else [])]
+        try:
+            table = pq.read_table(path, columns=kept)
+        except Exception as exc:
+            raise CommandLineError(f"{path}: not a readable Parquet file ({exc})") from None
+        if table.num_rows:
+            yield {name: table.column(name).to_pylist() for name in kept}
 
-def _numeric(path, name, cells):
+    return names, chunks
+
+
+def _numeric(path, name, cells, first_row=1):
+    """``cells`` as float64; the first cell that is not a finite number is
+    reported by its row (counted from ``first_row``)."""
+    try:
+        values = np.array(cells, dtype=float)
+    except (TypeError, ValueError):
+        values = None
+    if values is not None and values.ndim == 1 and np.isfinite(values).all():
+        return values
     values = np.empty(len(cells))
     for i, cell in enumerate(cells):
+        row = first_row + i
         try:
             values[i] = float(cell)
         except (TypeError, ValueError):
             if cell is None or not str(cell).strip():
-                problem = f"has an empty cell (row {i + 1}); fill it in or leave the column out"
+                problem = f"has an empty cell (row {row}); fill it in or leave the column out"
             else:
-                problem = f"holds {cell!r} (row {i + 1}), which is not a number; leave it out"
+                problem = f"holds {cell!r} (row {row}), which is not a number; leave it out"
             raise CommandLineError(
                 f"{path}: column {name!r} {problem} (choose the feature columns with --columns)"
             ) from None
+        if not np.isfinite(values[i]):
+            raise CommandLineError(
+                f"{path}: column {name!r} holds {cell!r} (row {row}), which is not a finite "
+                "number; fill it in or leave the column out (choose the feature columns "
+                "with --columns)"
+            )
     return values
 
 
@@ -214,8 +293,11 @@ def encode_partial_labels(labels):
     """Known-class labels as integers, ``-1`` for empty (or ``-1``) cells.
 
     Integer labels keep their values; other labels are numbered in sorted
-    order. Returns the integer labels and a function that turns predicted
-    integers back into the file's labels (``novel_<j>`` for a new class).
+    order. Returns the integer labels and a function
+    ``decode(predicted, classes)`` that turns predicted integers back into the
+    file's labels: ``classes`` are the fitted model's labels in order
+    (``classes_``), and its new classes are named ``novel_0``, ``novel_1``,
+    ... in that order, whether or not a row is predicted in them.
     """
     labelled = (labels != "") & (labels != "-1")
     if not labelled.any():
@@ -226,22 +308,22 @@ def encode_partial_labels(labels):
     names = np.unique(labels[labelled])
     try:
         as_int = names.astype(np.int64)
-    except ValueError:
+    except (ValueError, OverflowError):  # not integers, or beyond int64: names
         as_int = None
     if as_int is not None and (as_int >= 0).all():
-        y = np.full(len(labels), -1, dtype=np.int64)
-        y[labelled] = labels[labelled].astype(np.int64)
-        return y, lambda predicted, known=as_int: _name_novel(predicted, known, known)
+        known_codes, known_names = as_int, as_int
+    else:
+        known_codes, known_names = np.arange(len(names)), names
     y = np.full(len(labels), -1, dtype=np.int64)
-    y[labelled] = np.searchsorted(names, labels[labelled])
-    return y, lambda predicted: _name_novel(predicted, np.arange(len(names)), names)
+    y[labelled] = known_codes[np.searchsorted(names, labels[labelled])]
 
+    def decode(predicted, classes):
+        lookup = dict(zip(known_codes.tolist(), map(str, known_names)))
+        novel = [code for code in np.asarray(classes).tolist() if code not in lookup]
+        lookup.update({code: f"{_NOVEL_PREFIX}{j}" for j, code in enumerate(novel)})
+        return np.array([lookup[code] for code in predicted.tolist()])
 
-def _name_novel(predicted, known_codes, known_names):
-    lookup = dict(zip(known_codes.tolist(), map(str, known_names)))
-    novel = sorted(set(predicted.tolist()) - set(lookup))
-    lookup.update({code: f"{_NOVEL_PREFIX}{j}" for j, code in enumerate(novel)})
-    return np.array([lookup[code] for code in predicted.tolist()])
+    return y, decode
 
 
 def _fit_command(args):
@@ -277,7 +359,7 @@ def _fit_command(args):
         raise CommandLineError("--embedding: k-means learns no embedding")
     if args.method == "kmeans" and args.device.split(":")[0] != "cpu":
         raise CommandLineError("--device: kmeans is scikit-learn's KMeans, which runs on the CPU")
-    y, decode = (None, np.asarray)
+    y, decode = None, None
     n_known = 0
     if discovery:
         y, decode = encode_partial_labels(labels)
@@ -287,6 +369,21 @@ def _fit_command(args):
                 f"--n-clusters {args.n_clusters} is smaller than the {n_known} known "
                 f"classes of column {args.label_column!r}"
             )
+        n_unlabelled = int((y < 0).sum())
+        if args.n_clusters is not None and args.n_clusters - n_known > n_unlabelled:
+            raise CommandLineError(
+                f"--n-clusters {args.n_clusters} leaves {args.n_clusters - n_known} novel "
+                f"classes for the {n_unlabelled} unlabelled rows; use --n-clusters <= "
+                f"{n_known + n_unlabelled}"
+            )
+    if args.method == "scan" and X.shape[0] <= SCAN().n_neighbors:
+        raise CommandLineError(
+            f"--method scan mines {SCAN().n_neighbors} neighbours per row and needs more "
+            f"rows than that; {args.data} has {X.shape[0]}"
+        )
+    for path in (args.output, args.embedding, args.model):
+        if path is not None:
+            _check_writable(path)
     estimator = make_estimator(
         args.method,
         args.n_clusters,
@@ -300,7 +397,11 @@ def _fit_command(args):
         estimator = make_pipeline(StandardScaler(), estimator)
     estimator.fit(X, y)
     predicted = estimator.predict(X)
-    written = decode(predicted)
+    if decode is None:
+        written = predicted
+    else:
+        model = estimator[-1] if isinstance(estimator, Pipeline) else estimator
+        written = decode(predicted, model.classes_)
     _write_column(args.output, "label", written)
     if args.embedding:
         embedding = estimator.transform(X)
@@ -308,13 +409,27 @@ def _fit_command(args):
             args.embedding, [f"z{j}" for j in range(embedding.shape[1])], embedding.tolist()
         )
     if args.model:
-        with open(args.model, "wb") as handle:
-            pickle.dump(estimator, handle)
+        try:
+            with open(args.model, "wb") as handle:
+                pickle.dump(estimator, handle)
+        except OSError as exc:
+            raise CommandLineError(f"{args.model}: cannot write ({exc.strerror})") from None
     clusters, sizes = np.unique(written, return_counts=True)
     print(
         f"wrote {len(written)} labels in {len(clusters)} clusters to {args.output} "
         f"(sizes {dict(zip(clusters.tolist(), sizes.tolist()))})"
     )
+
+
+def _check_writable(path):
+    """Fail before a long fit, not after it, when an output file cannot be written."""
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        raise CommandLineError(f"{path}: cannot write (no folder {folder})")
+    if Path(path).is_dir():
+        raise CommandLineError(f"{path}: cannot write (it is a folder)")
+    if not os.access(folder, os.W_OK):
+        raise CommandLineError(f"{path}: cannot write (folder {folder} is read-only)")
 
 
 def _write_column(path, name, values):
@@ -362,8 +477,17 @@ def build_parser():
         "--label-column",
         help="discovery methods: the known classes' labels, empty for unlabelled rows",
     )
-    fit.add_argument("--embedding", help="CSV file to write the learned embedding to")
-    fit.add_argument("--model", help="file to pickle the fitted model (with its scaler) to")
+    fit.add_argument(
+        "--embedding",
+        help="CSV file to write the learned embedding to (ncdkmeans: the distances to its "
+        "centroids)",
+    )
+    fit.add_argument(
+        "--model",
+        help="file to pickle the fitted model (with its scaler) to; a discovery model "
+        "predicts integer codes: integer labels as they are, text labels by their sorted "
+        "position, new classes after them",
+    )
     fit.add_argument(
         "--pretrain-epochs",
         type=int,

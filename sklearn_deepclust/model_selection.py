@@ -48,7 +48,8 @@ class HiddenClassKFold(BaseCrossValidator):
     """K-fold over the known classes: each fold hides some of them.
 
     The known classes (every label but ``-1``: samples labelled ``-1`` are
-    left out of every fold; labels may be integers or strings) are shuffled
+    left out of every fold; labels may be integers or strings, and among
+    strings ``"-1"`` marks an unlabelled sample too) are shuffled
     and dealt into ``n_splits`` groups, or, with ``n_hidden_classes``, each
     fold hides that many classes drawn at random.
     Fold ``i`` trains on the labelled samples of the other classes and tests
@@ -137,14 +138,15 @@ class HiddenClassKFold(BaseCrossValidator):
         if y is None:
             raise ValueError("HiddenClassKFold needs y, the known classes' labels.")
         y = np.asarray(y)
-        classes = np.unique(y[y != UNLABELLED])
+        labelled = ~_unlabelled(y)
+        classes = np.unique(y[labelled])
         if len(classes) < 2:
             raise ValueError(
                 f"hidden-class CV needs at least 2 known classes in y; got {len(classes)}."
             )
         for hidden in self._hidden_groups(classes):
             is_hidden = np.isin(y, hidden)
-            visible = (y != UNLABELLED) & ~is_hidden
+            visible = labelled & ~is_hidden
             yield np.flatnonzero(visible), np.flatnonzero(is_hidden)
 
     def _iter_test_masks(self, X=None, y=None, groups=None):  # pragma: no cover
@@ -217,7 +219,8 @@ class TransductiveDiscovery(MetaEstimatorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
-            Labels (integers or strings), ``-1`` for samples without one.
+            Labels (integers or strings), ``-1`` (or ``"-1"``) for samples
+            without one.
 
         Returns
         -------
@@ -270,10 +273,18 @@ def _integer_labels(y):
     y = np.asarray(y)
     if np.issubdtype(y.dtype, np.integer):
         return y.astype(np.int64)
-    labelled = y != UNLABELLED
+    labelled = ~_unlabelled(y)
     codes = np.full(y.shape, UNLABELLED, dtype=np.int64)
     codes[labelled] = np.unique(y[labelled], return_inverse=True)[1]
     return codes
+
+
+def _unlabelled(y):
+    """The rows of ``y`` without a label: ``-1``, or ``"-1"`` among labels
+    that are not numbers (as a column read from a text file holds them)."""
+    if y.dtype.kind in "iuf":
+        return y == UNLABELLED
+    return np.char.strip(y.astype(str)) == str(UNLABELLED)
 
 
 def _n_rows(X):

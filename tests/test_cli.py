@@ -186,6 +186,22 @@ def test_parquet_input(tmp_path):
             ["--method", "kmeans", "--n-clusters", "2", "--columns", "a", "--device", "cuda"],
             "kmeans is scikit-learn's KMeans, which runs on the CPU",
         ),
+        (
+            ["--method", "ncdkmeans", "--label-column", "species", "--columns", "a,species"],
+            "column 'species' is the label column; leave it out of --columns",
+        ),
+        (
+            # 3 known classes, 80 unlabelled rows: at most 83 classes in all.
+            ["--method", "ncdkmeans", "--label-column", "species", "--columns", "a,b"]
+            + ["--n-clusters", "90"],
+            "--n-clusters 90 leaves 87 novel classes for the 80 unlabelled rows; "
+            "use --n-clusters <= 83",
+        ),
+        (
+            ["--n-clusters", "2", "--columns", "a", "--model", "no/such/folder/m.pkl"],
+            "no/such/folder/m.pkl: cannot write (no folder",
+        ),
+        (["--n-clusters", "2", "--columns", "a", "--embedding", "."], ".: cannot write (it is a"),
     ],
 )
 def test_bad_options_are_one_line_errors(discovery_csv, tmp_path, capsys, argv, message):
@@ -219,6 +235,79 @@ def test_non_numeric_column_is_a_one_line_error(tmp_path, capsys):
     assert status == 2
     assert err.strip().count("\n") == 0
     assert "column 'colour' holds 'red' (row 1), which is not a number" in err
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        # pandas' to_csv writes its index as a first column with no name.
+        (",a,b\n0,1.0,2.0\n1,3.0,4.0\n2,5.0,6.0\n", "column 1 has no name in the header"),
+        (
+            "a,b\n1.0,2.0\nnan,4.0\n5.0,6.0\n",
+            "column 'a' holds 'nan' (row 2), which is not a finite",
+        ),
+        (
+            "a,b\n1.0,2.0\n3.0,-inf\n5.0,6.0\n",
+            "column 'b' holds '-inf' (row 2), which is not a finite",
+        ),
+    ],
+    ids=["pandas-index", "nan", "inf"],
+)
+def test_unnamed_and_non_finite_columns_are_one_line_errors(tmp_path, capsys, table, message):
+    path = tmp_path / "bad.csv"
+    path.write_text(table)
+    out = tmp_path / "o.csv"
+    status = main(["fit", "--method", "kmeans", "--n-clusters", "2", str(path), "-o", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2 and err.count("\n") == 1
+    assert message in err
+    assert not out.exists()
+
+
+def test_an_unnamed_column_left_out_by_columns_is_fine(tmp_path):
+    path = tmp_path / "indexed.csv"
+    path.write_text(",a,b\n0,1.0,2.0\n1,1.1,2.0\n2,9.0,9.0\n3,9.1,9.0\n")
+    out = tmp_path / "o.csv"
+    argv = ["fit", "--method", "kmeans", "--n-clusters", "2", "--columns", "a,b", str(path)]
+    assert main([*argv, "-o", str(out), "--random-state", "0"]) == 0
+    labels = read_labels(out)
+    assert labels[0] == labels[1] != labels[2] == labels[3]
+
+
+def test_scan_on_too_few_rows_names_the_cli_limit(tmp_path, capsys):
+    path = tmp_path / "small.csv"
+    path.write_text("a,b\n" + "".join(f"{i}.0,{i % 3}.0\n" for i in range(15)))
+    argv = ["fit", "--method", "scan", "--n-clusters", "2", str(path), "-o", str(tmp_path / "o")]
+    assert main(argv) == 2
+    assert "--method scan mines 20 neighbours per row" in capsys.readouterr().err
+
+
+def test_labels_beyond_int64_are_names(tmp_path):
+    """An integer too large for int64 is read as a name, not a crash."""
+    X, y = make_blobs(n_samples=60, centers=3, n_features=2, cluster_std=0.3, random_state=3)
+    names = np.array(["99999999999999999999", "7", ""])[y]
+    path = tmp_path / "big.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["u", "v", "label"])
+        writer.writerows([*row, name] for row, name in zip(X.tolist(), names))
+    out = tmp_path / "o.csv"
+    argv = ["fit", str(path), "--method", "ncdkmeans", "--label-column", "label"]
+    assert main([*argv, "--n-clusters", "3", "-o", str(out), "--random-state", "0"]) == 0
+    _, written = read_column(out)
+    assert set(written[y == 0]) == {"99999999999999999999"} and set(written[y == 1]) == {"7"}
+    assert set(written[y == 2]) == {"novel_0"}
+
+
+def test_novel_classes_are_named_in_the_model_order_even_when_empty():
+    """``novel_<j>`` follows the fitted ``classes_``, so a novel class that no
+    row is predicted in does not shift the names of the others."""
+    from sklearn_deepclust.cli import encode_partial_labels
+
+    y, decode = encode_partial_labels(np.array(["cat", "", "dog", ""]))
+    assert y.tolist() == [0, -1, 1, -1]
+    written = decode(np.array([0, 3, 1, 3]), classes=[0, 1, 2, 3])
+    assert written.tolist() == ["cat", "novel_1", "dog", "novel_1"]
 
 
 def test_missing_file_is_a_one_line_error(tmp_path, capsys):

@@ -95,12 +95,21 @@ def test_new_labels_start_after_the_largest_known_label(hidden_blobs, make):
     [
         (lambda y: np.full_like(y, -1), "no labelled sample"),
         (lambda y: np.where(y < 3, y, -1).astype(str), "Unknown label type"),
+        (lambda y: np.array([str(v) if v < 3 else None for v in y]), "Unknown label type"),
         (lambda y: np.where(y < 3, y + 0.5, -1), "integer class labels"),
         (lambda y: np.where(y < 3, y, -2), "labels >= 0 and -1"),
         (lambda y: y[:-1], "one label per sample"),
         (lambda y: None, "requires y to be passed"),
     ],
-    ids=["all-unlabelled", "strings", "fractions", "below-minus-one", "short", "none"],
+    ids=[
+        "all-unlabelled",
+        "strings",
+        "strings-and-none",
+        "fractions",
+        "below-minus-one",
+        "short",
+        "none",
+    ],
 )
 def test_bad_labels_are_rejected_with_a_clear_error(hidden_blobs, make, y_bad, message):
     X, y, _ = hidden_blobs

@@ -168,3 +168,19 @@ def test_hidden_class_cv_with_string_labels(known_blobs):
         error_score="raise",
     ).fit(X, y_named)
     assert search.best_params_ == {"estimator__n_novel_clusters": 2}
+
+
+@pytest.mark.parametrize("unlabelled", ["-1", " -1", -1])
+def test_string_labels_read_from_a_file_keep_minus_one_unlabelled(known_blobs, unlabelled):
+    """A label column read as text holds "-1" for the unlabelled rows: in no fold,
+    and -1 (not a class) when TransductiveDiscovery passes it on."""
+    from sklearn_deepclust.model_selection import _integer_labels
+
+    X, y = known_blobs
+    y_text = np.array([str(c) for c in y], dtype=object)
+    y_text[y < 0] = unlabelled
+    for train, test in HiddenClassKFold(n_splits=4, random_state=0).split(X, y_text):
+        assert not np.any(y[train] < 0) and not np.any(y[test] < 0)
+    codes = _integer_labels(y_text)
+    np.testing.assert_array_equal(codes < 0, y < 0)
+    assert len(np.unique(codes[codes >= 0])) == 8

@@ -56,10 +56,13 @@ def check_partial_labels(y, n_samples):
             f"y must be a 1d array with one label per sample ({n_samples}); got shape {y.shape}."
         )
     if y.dtype.kind not in "iuf" or type_of_target(y) not in ("binary", "multiclass"):
+        try:
+            kind = f"{type_of_target(y, input_name='y')} targets"
+        except (TypeError, ValueError):  # e.g. strings mixed with None
+            kind = "labels"
         raise ValueError(
             "Unknown label type: y must hold integer class labels, with -1 for the "
-            f"unlabelled samples; got {type_of_target(y, input_name='y')} targets of "
-            f"dtype {y.dtype}."
+            f"unlabelled samples; got {kind} of dtype {y.dtype}."
         )
     y = y.astype(np.int64)
     if np.any(y < UNLABELLED):
