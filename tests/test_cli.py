@@ -425,3 +425,22 @@ def test_malformed_csv_is_a_one_line_error(tmp_path, capsys, content, message):
     err = capsys.readouterr().err
     assert status == 2 and err.count("\n") == 1
     assert message in err
+
+
+def test_rows_are_read_across_chunks_and_numbered_from_the_file(tmp_path):
+    """More rows than one block of the reader: the values come back in order,
+    and a bad cell in a later block is reported by its row in the file."""
+    from sklearn_deepclust import cli
+
+    X = np.random.default_rng(0).normal(size=(cli._CHUNK_ROWS + 500, 3)).round(6)
+    path = tmp_path / "long.csv"
+    np.savetxt(path, X, delimiter=",", header="a,b,c", comments="", fmt="%.6f")
+    read, names, _ = cli.read_table(path)
+    assert names == ["a", "b", "c"]
+    np.testing.assert_array_equal(read, X)
+    lines = path.read_text().splitlines()
+    bad_row = cli._CHUNK_ROWS + 123
+    lines[bad_row] = lines[bad_row].replace(lines[bad_row].split(",")[1], "oops", 1)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(cli.CommandLineError, match=f"column 'b' holds 'oops' \\(row {bad_row}\\)"):
+        cli.read_table(path)
