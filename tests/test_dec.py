@@ -1,5 +1,7 @@
 """DEC / IDEC: the equations, recovered structure, stopping rule, determinism."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -148,6 +150,21 @@ def test_custom_module_is_used_and_not_modified(blobs):
     assert all(torch.equal(a, b) for a, b in zip(before, encoder.parameters()))
     assert encoder.training  # not even switched to eval mode
     assert cluster_accuracy(y, dec.labels_) > 0.9
+
+
+def test_idec_from_a_module_without_its_decoder_warns(blobs):
+    """IDEC from a pretrained encoder needs its decoder too: a plain DEC fit
+    keeps none, so ``module_.decoder`` is None and a new decoder is random."""
+    X, _ = blobs
+    settings = dict(n_clusters=4, max_epochs=2, **FAST)
+    autoencoder = DEC(pretrain_epochs=5, reconstruction_weight=10.0, **settings).fit(X)
+    start = dict(module=autoencoder.module_.encoder, pretrain_epochs=0, reconstruction_weight=10.0)
+    with pytest.warns(UserWarning, match="untrained decoder"):
+        DEC(**start, **settings).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        DEC(**start, decoder=autoencoder.module_.decoder, **settings).fit(X)
+        DEC(**{**start, "reconstruction_weight": 0.0}, **settings).fit(X)  # plain DEC
 
 
 class _NaNEncoder(torch.nn.Module):

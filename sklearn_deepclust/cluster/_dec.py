@@ -7,6 +7,7 @@ References
 .. [2] X. Guo, L. Gao, X. Liu and J. Yin, "Improved Deep Embedded Clustering
    with Local Structure Preservation", IJCAI 2017."""
 
+import warnings
 from numbers import Integral, Real
 
 import torch
@@ -322,6 +323,18 @@ class DEC(DeepClusterer):
         n_features = X.shape[1]
         encoder = self._build_encoder(n_features, device)
         if self.decoder is None:
+            if self.module is not None and self.pretrain_epochs == 0 and (
+                self.reconstruction_weight > 0
+            ):
+                warnings.warn(
+                    "IDEC (reconstruction_weight > 0) starts from the given module "
+                    "without pretraining but with a new, untrained decoder: its "
+                    "reconstruction term then pulls the encoder towards a random "
+                    "decoder. Pass decoder= as well (module_.decoder of a fit with "
+                    "reconstruction_weight > 0), or pretrain_epochs > 0.",
+                    UserWarning,
+                    stacklevel=3,
+                )
             decoder = make_decoder(n_features, self.hidden_dims, self._n_features_out)
             decoder = decoder.to(device)
         else:
