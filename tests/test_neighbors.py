@@ -5,6 +5,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.metrics import pairwise_distances
 from sklearn.neighbors import NearestNeighbors
 
 from sklearn_deepclust.neighbors import mine_neighbors, neighbor_purity
@@ -21,8 +22,8 @@ from sklearn_deepclust.neighbors import mine_neighbors, neighbor_purity
 )
 def test_mining_equals_brute_force(n_samples, dim, n_neighbors, chunk_size, metric, seed):
     n_neighbors = min(n_neighbors, n_samples - 1)
-    # Continuous random points in 2+ dimensions: ties have probability zero (in one
-    # dimension every cosine similarity is +-1).
+    # Continuous random points in 2+ dimensions: exact ties have probability
+    # zero (in one dimension every cosine similarity is +-1).
     X = np.random.default_rng(seed).normal(size=(n_samples, dim))
     found = mine_neighbors(
         torch.from_numpy(X).float(), n_neighbors, metric=metric, chunk_size=chunk_size
@@ -33,7 +34,17 @@ def test_mining_equals_brute_force(n_samples, dim, n_neighbors, chunk_size, metr
     expected = np.array(
         [[j for j in row if j != i][:n_neighbors] for i, row in enumerate(expected)]
     )
-    np.testing.assert_array_equal(np.sort(found, 1), np.sort(expected, 1))
+    assert not np.any(found == np.arange(n_samples)[:, None])
+    assert all(len(set(row)) == n_neighbors for row in found.tolist())
+    # The same neighbours, but for near-ties that float32 cannot order (two
+    # candidates within its rounding of each other): then the distances agree.
+    differ = np.any(np.sort(found, 1) != np.sort(expected, 1), axis=1)
+    assert differ.mean() <= 0.1
+    for i in np.flatnonzero(differ):
+        distance = pairwise_distances(X[i : i + 1], X, metric=metric)[0]
+        np.testing.assert_allclose(
+            np.sort(distance[found[i]]), np.sort(distance[expected[i]]), rtol=1e-5, atol=1e-6
+        )
 
 
 @settings(max_examples=20, deadline=None)
