@@ -1,9 +1,15 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import settings
 
 # Two CPU cores are shared by the pytest-xdist workers: one torch thread each.
 torch.set_num_threads(1)
+
+# No per-example time limit: on shared machines hypothesis's 200 ms deadline
+# fails tests for the load of others, not for anything the code does.
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
 
 
 @pytest.fixture

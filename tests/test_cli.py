@@ -140,7 +140,7 @@ def test_integer_labels_pass_through_and_minus_one_is_unlabelled(tmp_path):
 
 
 def test_parquet_input(tmp_path):
-    pa = pytest.importorskip("pyarrow")
+    import pyarrow as pa  # a test dependency: a missing one fails, not skips
     import pyarrow.parquet as pq
 
     X, y = make_blobs(n_samples=90, centers=3, n_features=2, cluster_std=0.3, random_state=2)
@@ -370,17 +370,22 @@ def test_demo_prints_a_table_of_real_scores(capsys):
         "SwAVClustering",
         "P2OT",
     ]
-    for row in clustering:
-        assert 0.6 < float(row[1]) <= 1.0
+    # Floors under the measured accuracies (KMeans 0.79, the deep methods
+    # 0.80 to 0.92 with 2 threads; a thread count moves them by a few points).
+    accuracy = {row[0]: float(row[1]) for row in clustering}
+    assert all(0.7 < value <= 1.0 for value in accuracy.values()), accuracy
+    assert accuracy["SwAVClustering"] > accuracy["KMeans (n_init=20)"] + 0.05
     # The discovery section: novel-class accuracy of digits 5-9 and the
-    # number of novel classes found, then GCD all/old/new.
+    # number of novel classes found (5 are there; 5 or 6 measured), then GCD
+    # all/old/new and the number of classes found (10 are there; 11 measured).
     assert [row[0] for row in ncd] == ["KMeans (K=10, no labels)", "NCDKMeans", "PBN"]
     for row in ncd:
-        assert 0.4 < float(row[1]) <= 1.0
-    assert all(1 <= int(row[2]) <= 30 for row in ncd[1:])
+        assert 0.65 < float(row[1]) <= 1.0
+    assert all(4 <= int(row[2]) <= 7 for row in ncd[1:])
     assert [row[0] for row in gcd] == ["KMeans (K=10, no labels)", "GMMGCD (K estimated)"]
     for row in gcd:
-        assert all(0.5 < float(cell) <= 1.0 for cell in row[1:4])
+        assert all(0.7 < float(cell) <= 1.0 for cell in row[1:4])
+    assert 8 <= int(gcd[1][4]) <= 13
 
 
 def test_blank_lines_in_the_csv_are_ignored(tmp_path):

@@ -73,8 +73,9 @@ _TOO_FEW_CLUSTERS = (
     "the check sets n_clusters to 1 or 2 while its y has more classes, which "
     "GMMGCD rejects by design (n_clusters counts known classes too); "
     "test_gmmgcd_predictions_do_not_depend_on_the_other_rows_of_the_batch "
-    "checks subset and order invariance and unchanged parameters with a valid "
-    "n_clusters, and the PBN/NCDKMeans entries run the 1-feature checks"
+    "checks subset and order invariance and unchanged parameters, and "
+    "test_gmmgcd_on_one_feature_and_public_attributes the 1-feature checks and "
+    "the attributes fit adds, with a valid n_clusters"
 )
 DISCOVERY_XFAILS = {
     "check_clustering": _SEMI_SUPERVISED,

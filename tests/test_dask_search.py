@@ -5,6 +5,7 @@ scheduler on several hosts looks like to joblib) and checks that the search
 runs its fits there and finds what the same search finds in this process.
 """
 
+import distributed
 import numpy as np
 import pytest
 from joblib import parallel_backend
@@ -13,8 +14,6 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 from sklearn_deepclust import DEC
 from sklearn_deepclust.metrics import cluster_accuracy_scorer
-
-distributed = pytest.importorskip("distributed")
 
 
 @pytest.fixture(scope="module")

@@ -428,6 +428,44 @@ def test_gmmgcd_predictions_do_not_depend_on_the_other_rows_of_the_batch(gcd_blo
         np.testing.assert_allclose(getattr(model, method)(X[:7]), full[:7], rtol=1e-5)
 
 
+def test_gmmgcd_on_one_feature_and_public_attributes(gcd_blobs):
+    # What check_fit2d_1feature, check_fit2d_predict1d and
+    # check_dont_overwrite_parameters test, with an n_clusters the labels allow.
+    X, _, y_partial = gcd_blobs
+    model = small_gmmgcd(n_clusters=6)
+    public_before = {k for k in vars(model) if not k.startswith("_")}
+    model.fit(X, y_partial)
+    added = {k for k in vars(model) if not k.startswith("_")} - public_before
+    assert added and all(k.endswith("_") for k in added), added
+    with pytest.raises(ValueError, match="2D array"):
+        model.predict(X[0])
+    one_feature = small_gmmgcd(n_clusters=6).fit(X[:, :1], y_partial)
+    assert one_feature.predict(X[:, :1]).shape == (len(X),)
+
+
+def test_scores_match_independent_references(gcd_blobs):
+    """``score`` is what GridSearchCV maximises without a scorer: NCDKMeans's
+    is minus k-means's inertia, GMMGCD's the mean log-likelihood of its
+    diagonal mixture in the embedding, both recomputed here with numpy and
+    scipy from the fitted attributes (and predict_proba its posteriors)."""
+    from scipy.special import logsumexp, softmax
+    from scipy.stats import norm
+
+    X, _, y_partial = gcd_blobs
+    kmeans = NCDKMeans(3, random_state=0).fit(X, y_partial)
+    squared = ((X[:, None, :].astype(np.float64) - kmeans.cluster_centers_) ** 2).sum(2)
+    assert kmeans.score(X) == pytest.approx(-squared.min(1).sum(), rel=1e-4)
+    assert kmeans.score(X) > kmeans.score(X + 1.0)
+
+    gmm = small_gmmgcd(n_clusters=6).fit(X, y_partial)
+    Z = gmm.transform(X).astype(np.float64)
+    log_joint = np.log(gmm.weights_) + norm.logpdf(
+        Z[:, None, :], gmm.means_, np.sqrt(gmm.variances_)
+    ).sum(2)
+    assert gmm.score(X) == pytest.approx(logsumexp(log_joint, axis=1).mean(), rel=1e-5)
+    np.testing.assert_allclose(gmm.predict_proba(X), softmax(log_joint, axis=1), atol=1e-5)
+
+
 def test_refit_clears_what_only_an_estimating_fit_sets(hidden_blobs):
     X, _, y_partial = hidden_blobs
     model = NCDKMeans(random_state=0).fit(X, y_partial)

@@ -164,3 +164,20 @@ def test_novel_class_accuracy_equals_accuracy_on_the_novel_subset(pairs):
     assert novel_class_accuracy(y_true, y_pred, novel) == cluster_accuracy(
         y_true[mask], y_pred[mask]
     )
+
+
+@given(
+    st.lists(st.tuples(st.integers(0, 4), st.integers(0, 5)), min_size=1, max_size=30),
+    st.sets(st.integers(0, 4), max_size=4),
+)
+def test_gcd_accuracy_splits_one_map_into_old_and_new(pairs, known):
+    """ "all" is the plain clustering accuracy, and old and new score the same
+    map on two parts of the samples, so their weighted mean is "all"."""
+    y_true, y_pred = map(np.asarray, zip(*pairs))
+    scores = gcd_accuracy(y_true, y_pred, known_classes=sorted(known))
+    assert scores["all"] == pytest.approx(cluster_accuracy(y_true, y_pred))
+    is_old = np.isin(y_true, sorted(known))
+    parts = [(is_old.sum(), scores["old"]), ((~is_old).sum(), scores["new"])]
+    assert all(np.isnan(score) == (n == 0) for n, score in parts)
+    weighted = sum(n * score for n, score in parts if n) / len(y_true)
+    assert weighted == pytest.approx(scores["all"])
