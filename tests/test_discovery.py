@@ -155,6 +155,30 @@ def test_ncd_kmeans_keeps_known_centroids_fixed():
     assert inertia == pytest.approx(reference.inertia_, rel=1e-3)
 
 
+def test_ncd_kmeans_assigns_rows_to_known_centroids_within_reach():
+    """Known centroids on two real blobs take those rows; the novel ones find
+    the other three blobs. The reference is a plain numpy Lloyd loop with the
+    known rows of the centroid matrix held fixed, started from the result's
+    own novel centroids: it must not move them, and it gives the same
+    assignment and inertia."""
+    X, y, centres = make_blobs(400, centers=5, cluster_std=0.8, random_state=4, return_centers=True)
+    X32 = torch.tensor(X, dtype=torch.float32)
+    known = torch.tensor(centres[:2], dtype=torch.float32)
+    found, inertia, _ = ncd_kmeans(X32, known, 3, generator=torch.Generator().manual_seed(0))
+    labels = torch.cdist(X32, found).argmin(1).numpy()
+    np.testing.assert_array_equal(labels[y == 0], 0)
+    np.testing.assert_array_equal(labels[y == 1], 1)
+    assert adjusted_rand_score(y, labels) == 1.0
+
+    centroids = found.double().numpy()
+    for _ in range(100):  # numpy Lloyd: every row to its nearest, novel rows move
+        nearest = ((X[:, None, :] - centroids) ** 2).sum(2).argmin(1)
+        for k in range(2, 5):
+            centroids[k] = X[nearest == k].mean(0)
+    np.testing.assert_allclose(centroids, found.double().numpy(), atol=1e-4)
+    assert inertia == pytest.approx(((X - centroids[nearest]) ** 2).sum(), rel=1e-5)
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.integers(2, 40), st.integers(1, 6), st.integers(1, 5), st.integers(0, 10_000))
 def test_kmeans_arithmetic_agrees_with_direct_formulas(n_samples, n_features, n_groups, seed):
@@ -210,6 +234,9 @@ def test_number_of_novel_classes_is_estimated_when_not_given(hidden_blobs, make)
     X, _, y_partial = hidden_blobs
     model = make().fit(X, y_partial)
     assert model.n_novel_clusters_ == 3
+    # The cap holds even where the data have more novel classes.
+    capped = make(max_novel_clusters=2).fit(X, y_partial)
+    assert 1 <= capped.n_novel_clusters_ <= 2
 
 
 # ------------------------------------------------------------------ the GMM
@@ -283,6 +310,34 @@ def test_split_and_merge_recovers_the_number_of_blobs(start):
     X = torch.tensor(X)
     codes = torch.tensor(np.where((y < 3) & (np.arange(900) % 2 == 0), y, -1))
     assert _moves_until_stable(X, codes, 3, start) == 8
+
+
+def test_splits_stop_at_max_components_keeping_the_strongest():
+    """Two components each hold two blobs, one pair far apart and one pair
+    close: with room for one more component only the far pair is split."""
+    rng = np.random.default_rng(0)
+    centres = np.array([[0.0, 0.0], [0.0, 30.0], [40.0, 0.0], [40.0, 6.0]])
+    X = torch.tensor(np.repeat(centres, 50, axis=0) + rng.normal(size=(200, 2)))
+    codes = torch.full((200,), -1)
+    log_resp = torch.log(torch.tensor([[1.0, 1e-9]] * 100 + [[1e-9, 1.0]] * 100))
+
+    def split(max_components):
+        return split_and_merge(
+            X,
+            codes,
+            log_resp,
+            0,
+            generator=torch.Generator().manual_seed(0),
+            max_components=max_components,
+        )
+
+    _, n_free, moves_free = split(None)
+    assert n_free == 4 and moves_free["splits"] == 2
+    assignment, n_capped, moves_capped = split(3)
+    assert n_capped == 3 and moves_capped["splits"] == 1
+    # The far pair (rows 0-99) was cut; the close pair (rows 100-199) was not.
+    assert len(set(assignment[:50].tolist()) | set(assignment[50:100].tolist())) == 2
+    assert len(set(assignment[100:].tolist())) == 1
 
 
 # -------------------------------------------------------------- GMMGCD / PBN

@@ -112,7 +112,8 @@ class GMMGCD(DeepDiscoverer):
     module : torch.nn.Module or None, default=None
         A custom encoder instead of the MLP.
     max_novel_clusters : int, default=30
-        Largest number of novel classes the starting estimate considers.
+        Largest number of novel classes: the starting estimate considers up
+        to it, and split moves stop there (the strongest splits are made).
     split_merge_rounds : int, default=10
         Most rounds of split and merge when ``n_clusters=None``.
     concentration : float, default=1.0
@@ -383,6 +384,7 @@ class GMMGCD(DeepDiscoverer):
                 generator=generator,
                 concentration=self.concentration,
                 thresholds=self.split_thresholds_,
+                max_components=n_known + self.max_novel_clusters,
             )
             if moves["splits"] == moves["merges"] == 0:
                 break

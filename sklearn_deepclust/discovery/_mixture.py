@@ -265,6 +265,7 @@ def split_and_merge(
     concentration=1.0,
     min_size=5,
     thresholds=(0.0, 0.0),
+    max_components=None,
 ):
     """One round of split and merge moves on a fitted mixture.
 
@@ -297,6 +298,10 @@ def split_and_merge(
         Per-sample log ratios a split must exceed and a merge must fall
         below ((0, 0) is DeepDPM's rule; see
         :func:`known_class_split_evidence`).
+    max_components : int or None, default=None
+        Most components after the splits: when more splits qualify, those
+        with the largest log split ratio per row (above the threshold) are
+        made.
 
     Returns
     -------
@@ -317,7 +322,7 @@ def split_and_merge(
     sizes = torch.bincount(assignment, minlength=n_components).tolist()
     new_assignment = assignment.clone()
     next_component = n_components
-    split = set()
+    split, candidates = set(), []
     for k in range(n_components):
         if sizes[k] < 2 * min_size:
             continue
@@ -337,9 +342,13 @@ def split_and_merge(
             continue
         ratio = _log_split_ratio_along(X, parts, direction, concentration)
         if ratio > thresholds[0] * sizes[k]:
-            new_assignment[members[side == 1]] = next_component
-            next_component += 1
-            split.add(k)
+            candidates.append((ratio / sizes[k] - thresholds[0], k, members[side == 1]))
+    room = len(candidates) if max_components is None else max_components - n_components
+    strongest = sorted(candidates, key=lambda candidate: -candidate[0])[: max(room, 0)]
+    for _, k, shed in sorted(strongest, key=lambda candidate: candidate[1]):
+        new_assignment[shed] = next_component
+        next_component += 1
+        split.add(k)
     merged_into = {}
     taken = set(split)
     for k in range(n_known, n_components):
