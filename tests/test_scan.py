@@ -116,6 +116,20 @@ def test_partition_mining_recovers_blobs_with_the_neighbours_of_brute_force(blob
     assert np.mean(shared) / brute.neighbors_.shape[1] >= 0.9
 
 
+def test_the_kept_head_has_the_lowest_scan_loss_recomputed_with_numpy(blobs):
+    """``head_losses_`` are SCAN's loss over all mined pairs (Eq. 2): recomputed
+    here from the kept head's probabilities, with numpy, it is the smallest."""
+    X, _ = blobs
+    scan = small_scan(self_label=False, n_heads=4).fit(X)
+    p = scan.predict_proba(X).astype(np.float64)
+    agreement = np.einsum("ic,ikc->ik", p, p[scan.neighbors_])
+    mean = p.mean(0)
+    loss = -np.log(agreement).mean() + scan.entropy_weight * (mean * np.log(mean)).sum()
+    assert scan.head_losses_[scan.best_head_] == pytest.approx(loss, rel=1e-4, abs=1e-5)
+    assert scan.head_losses_[scan.best_head_] == scan.head_losses_.min()
+    assert np.ptp(scan.head_losses_) > 0  # the heads did differ
+
+
 def test_fitted_attributes_and_outputs(blobs):
     X, _ = blobs
     scan = small_scan().fit(X)
