@@ -449,3 +449,21 @@ def test_rows_are_read_across_chunks_and_numbered_from_the_file(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(cli.CommandLineError, match=f"column 'b' holds 'oops' \\(row {bad_row}\\)"):
         cli.read_table(path)
+
+
+def test_columns_are_standardised_unless_no_scale(tmp_path):
+    """Two groups differ in a column of unit scale; a second column is noise
+    a thousand times larger. Standardised (the default), k-means finds the
+    groups; with --no-scale the noise column decides."""
+    rng = np.random.default_rng(0)
+    groups = np.repeat([0, 1], 100)
+    signal = groups * 10.0 + rng.normal(size=200)
+    noise = rng.uniform(-1e4, 1e4, size=200)
+    path = tmp_path / "scales.csv"
+    np.savetxt(path, np.c_[signal, noise], delimiter=",", header="signal,noise", comments="")
+    argv = ["fit", str(path), "--method", "kmeans", "--n-clusters", "2", "--random-state", "0"]
+    scaled, raw = tmp_path / "scaled.csv", tmp_path / "raw.csv"
+    assert main([*argv, "-o", str(scaled)]) == 0
+    assert main([*argv, "-o", str(raw), "--no-scale"]) == 0
+    assert cluster_accuracy(groups, read_labels(scaled)) == 1.0
+    assert cluster_accuracy(groups, read_labels(raw)) < 0.7

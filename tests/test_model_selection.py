@@ -184,3 +184,14 @@ def test_string_labels_read_from_a_file_keep_minus_one_unlabelled(known_blobs, u
     codes = _integer_labels(y_text)
     np.testing.assert_array_equal(codes < 0, y < 0)
     assert len(np.unique(codes[codes >= 0])) == 8
+
+
+def test_folds_repeat_with_a_seed_and_change_with_another(known_blobs):
+    X, y = known_blobs
+
+    def hidden(seed):
+        cv = HiddenClassKFold(n_splits=4, random_state=seed)
+        return [tuple(sorted(set(y[test]))) for _, test in cv.split(X, y)]
+
+    assert hidden(0) == hidden(0)
+    assert len({tuple(hidden(seed)) for seed in range(5)}) > 1

@@ -141,6 +141,11 @@ def test_bad_input_is_rejected():
         sinkhorn_log(torch.zeros(3))
     with pytest.raises(ValueError, match="epsilon must be > 0"):
         sinkhorn_log(torch.zeros(3, 2), epsilon=0)
+    for mass in (0.0, 1.5):
+        with pytest.raises(ValueError, match=r"mass must be in \(0, 1\]"):
+            relaxed_partial_sinkhorn_log(torch.zeros(3, 2), mass=mass)
+    with pytest.raises(ValueError, match="kl_weight must be > 0"):
+        relaxed_partial_sinkhorn_log(torch.zeros(3, 2), kl_weight=0.0)
 
 
 def _worker(rank, world_size, port, scores, out, solve=None):
