@@ -225,3 +225,23 @@ def test_dec_and_idec_can_start_from_one_pretrained_autoencoder(blobs):
     for model in (dec, idec):
         assert cluster_accuracy(y, model.labels_) >= 0.99
     np.testing.assert_array_equal(pretrained.labels_, dec.labels_)
+
+
+def test_pretrain_dropout_corrupts_the_input_in_training_only(blobs):
+    """DEC's denoising pretraining (Xie et al., Sec. 3.2): a fraction of the
+    input features is zeroed, the rest rescaled, in training mode only."""
+    from sklearn_deepclust.nn import Autoencoder
+
+    autoencoder = Autoencoder(torch.nn.Identity(), torch.nn.Identity(), input_dropout=0.25)
+    x = torch.ones(200, 50)
+    torch.manual_seed(0)
+    corrupted = autoencoder.train()(x)
+    torch.testing.assert_close(corrupted.unique(), torch.tensor([0.0, 4 / 3]))
+    assert (corrupted == 0).float().mean().item() == pytest.approx(0.25, abs=0.02)
+    torch.testing.assert_close(autoencoder.eval()(x), x)
+    # And DEC passes its parameter on: the pretraining losses differ.
+    X, _ = blobs
+    settings = dict(n_clusters=4, pretrain_epochs=5, max_epochs=0, **FAST)
+    clean = DEC(pretrain_dropout=0.0, **settings).fit(X).history_["pretrain"][:, "train_loss"]
+    noisy = DEC(pretrain_dropout=0.3, **settings).fit(X).history_["pretrain"][:, "train_loss"]
+    assert noisy[-1] > clean[-1]

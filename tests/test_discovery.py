@@ -402,6 +402,23 @@ def test_clone_pickle_and_pandas(hidden_blobs, make):
     assert model.feature_names_in_.tolist() == list(frame.columns)
 
 
+@pytest.mark.parametrize("weight", [0.0, 0.35, 1.0])
+def test_gmmgcd_loss_mixes_infonce_and_supcon_by_supervised_weight(weight):
+    """GCD's loss: ``(1 - w)`` InfoNCE between the two views of every row plus
+    ``w`` SupCon over the labelled rows of both views (Vaze et al., Eq. 3)."""
+    from sklearn_deepclust.discovery._gmm_gcd import _GCDContrastiveLoss
+    from sklearn_deepclust.pretext import info_nce_loss
+
+    generator = torch.Generator().manual_seed(1)
+    views = torch.randn(16, 4, generator=generator, dtype=torch.float64)  # 2 views x 8 rows
+    codes = torch.tensor([0, 1, -1, 0, 2, -1, 1, 2, 0, -1])  # the data set's labels
+    index = torch.tensor([3, 0, 1, 2, 6, 4, 7, 9])  # the batch's rows
+    loss = _GCDContrastiveLoss(codes, weight, 0.5, 0.1)(views, index, None)
+    unsupervised = info_nce_loss(views[:8], views[8:], 0.5)
+    supervised = supervised_contrastive_loss(views, codes[index].repeat(2), 0.1)
+    torch.testing.assert_close(loss, (1 - weight) * unsupervised + weight * supervised)
+
+
 def test_supervised_contrastive_loss_matches_a_direct_computation():
     generator = torch.Generator().manual_seed(0)
     z = torch.randn(12, 5, generator=generator, dtype=torch.float64)
