@@ -138,8 +138,9 @@ def read_table(path, columns=None, label_column=None):
     parquet = path.suffix.lower() in (".parquet", ".pq")
     names, chunks = _parquet_chunks(path) if parquet else _csv_chunks(path)
     wanted = _chosen_columns(path, names, columns, label_column)
+    kept = [*wanted, *([label_column] if label_column is not None else [])]
     feature_chunks, label_chunks, first_row = [], [], 1
-    for chunk in chunks(wanted, label_column):
+    for chunk in chunks(kept):
         n_rows = len(chunk[wanted[0]])
         feature_chunks.append(
             np.column_stack([_numeric(path, name, chunk[name], first_row) for name in wanted])
@@ -185,8 +186,8 @@ _CHUNK_ROWS = 4096
 
 
 def _csv_chunks(path):
-    """The header's names, and ``chunks(wanted, label_column)``: an iterator
-    of ``{name: cells}`` over successive blocks of rows."""
+    """The header's names, and ``chunks(kept)``: an iterator of
+    ``{name: cells}`` for the ``kept`` columns over successive blocks of rows."""
     header = next(_csv_rows(path), (None, None))[1]
     if header is None:
         raise CommandLineError(f"{path}: expected a header row and at least one data row")
@@ -194,8 +195,7 @@ def _csv_chunks(path):
     if repeated:
         raise CommandLineError(f"{path}: the header names column {repeated[0]!r} more than once")
 
-    def chunks(wanted, label_column):
-        kept = [*wanted, *([label_column] if label_column is not None else [])]
+    def chunks(kept):
         positions = [header.index(name) for name in kept]
         rows = _csv_rows(path)
         next(rows)  # the header
@@ -246,8 +246,7 @@ def _parquet_chunks(path):
     except Exception as exc:  # pyarrow raises several types for a bad file
         raise CommandLineError(f"{path}: not a readable Parquet file ({exc})") from None
 
-    def chunks(wanted, label_column):
-        kept = [*wanted, *([label_column] if label_column is not None else [])]
+    def chunks(kept):
         try:
             table = pq.read_table(path, columns=kept)
         except Exception as exc:

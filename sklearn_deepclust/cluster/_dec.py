@@ -323,11 +323,8 @@ class DEC(DeepClusterer):
         n_features = X.shape[1]
         encoder = self._build_encoder(n_features, device)
         if self.decoder is None:
-            if (
-                self.module is not None
-                and self.pretrain_epochs == 0
-                and (self.reconstruction_weight > 0)
-            ):
+            starts_from_given_module = self.module is not None and self.pretrain_epochs == 0
+            if starts_from_given_module and self.reconstruction_weight > 0:
                 warnings.warn(
                     "IDEC (reconstruction_weight > 0) starts from the given module "
                     "without pretraining but with a new, untrained decoder: its "
