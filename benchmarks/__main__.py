@@ -1,6 +1,8 @@
 """Run benchmarks and print markdown tables: ``python -m benchmarks NAME ...``.
 
-Names: ``quality`` (add ``--seeds 0 1 2 --tables digits ...`` and
+Names: ``tables`` (the development suite; ``--parts balanced long-tailed
+threads legacy``, ``--tables``, ``--seeds``, ``--scalers``, ``--methods``,
+``--shard I N``), ``quality`` (add ``--seeds 0 1 2 --tables digits ...`` and
 ``--families baselines dec scan``), ``imbalanced`` (also ``--ratios 0.01``),
 ``discovery`` (also ``--parts ncd gcd cv``),
 ``engine``, ``scale``, ``neighbors``, ``sinkhorn`` (the codes' share of an epoch).
@@ -20,6 +22,7 @@ def main(argv=None):
         "names",
         nargs="+",
         choices=[
+            "tables",
             "quality",
             "imbalanced",
             "discovery",
@@ -46,8 +49,28 @@ def main(argv=None):
     parser.add_argument(
         "--parts",
         nargs="+",
-        default=["ncd", "gcd", "cv"],
-        help="discovery: protocols to run (ncd, gcd, cv); default all",
+        default=None,
+        help=(
+            "discovery: protocols to run (ncd, gcd, cv); tables: parts to run (balanced, "
+            "long-tailed, threads, legacy); default all"
+        ),
+    )
+    parser.add_argument("--scalers", nargs="+", default=None, help="tables: standard, minmax")
+    parser.add_argument(
+        "--methods", nargs="+", default=None, help="tables: anchors and clusterers to run"
+    )
+    parser.add_argument(
+        "--legacy-tree",
+        default=None,
+        help="tables: checkout of the commit whose defaults the legacy part fits",
+    )
+    parser.add_argument(
+        "--shard",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("I", "N"),
+        help="tables: run every N-th fit from the I-th (N processes share a run)",
     )
     parser.add_argument(
         "--estimators", nargs="+", default=None, help="scale: estimators to run; default all"
@@ -81,7 +104,11 @@ def main(argv=None):
     args = parser.parse_args(argv)
     RESULTS.mkdir(exist_ok=True)
     for name in args.names:
-        if name == "quality":
+        if name == "tables":
+            from . import tables
+
+            text = tables.main(args)
+        elif name == "quality":
             from . import quality
 
             raw = RESULTS / "quality.jsonl"
@@ -123,7 +150,7 @@ def main(argv=None):
             if not args.report_only:
                 for table in args.tables or discovery.TABLES:
                     for seed in args.seeds:
-                        discovery.run_job(table, seed, raw, args.parts)
+                        discovery.run_job(table, seed, raw, args.parts or discovery.PARTS)
             records = [json.loads(line) for line in raw.read_text().splitlines()]
             text = "\n\n".join(
                 [discovery.report(records), discovery.verdict(records), discovery.settings_note()]

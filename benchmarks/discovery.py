@@ -207,7 +207,10 @@ def run_cv(table, seed, out_path):
     )
 
 
-def run_job(table, seed, out_path, parts=("ncd", "gcd", "cv")):
+PARTS = ("ncd", "gcd", "cv")
+
+
+def run_job(table, seed, out_path, parts=PARTS):
     if "ncd" in parts:
         run_ncd(table, seed, out_path)
     if "gcd" in parts:
