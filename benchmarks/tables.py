@@ -106,9 +106,18 @@ def measure(part, table, scaler, seed, method, ratio=None, threads=1):
     n_clusters = len(np.unique(y))
     base_method = method.split(" (")[0]
     estimator = make_estimator(base_method, n_clusters, seed)
+    note = None
     with threadpool_limits(threads):
         start = time.perf_counter()
-        labels = estimator.fit_predict(X)
+        try:
+            labels = estimator.fit_predict(X)
+        except ValueError:
+            # GaussianMixture's full covariances are singular on one-hot
+            # tables (splice): refit with scikit-learn's suggested remedy.
+            if base_method != "GaussianMixture":
+                raise
+            note = "reg_covar=1e-4 after a singular fit at 1e-6"
+            labels = estimator.set_params(reg_covar=1e-4).fit_predict(X)
         seconds = time.perf_counter() - start
     return {
         "part": part,
@@ -123,6 +132,7 @@ def measure(part, table, scaler, seed, method, ratio=None, threads=1):
         "n_clusters": int(n_clusters),
         "fit_s": seconds,
         "n_found": int(len(np.unique(labels))),
+        **({"note": note} if note else {}),
         **clustering_scores(y, labels),
     }
 

@@ -25,7 +25,7 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._engine import batched_forward, train_phase
@@ -197,13 +197,16 @@ class DeepClusterer(
         "module": [None, torch.nn.Module],
         # Batch normalisation and in-batch contrasts need two rows per step.
         "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "max_epochs": [Interval(Integral, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [type],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
+
+    # Parameter name -> StepBudget: what each ``"auto"`` epoch count means.
+    _auto_budgets: dict = {}
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
@@ -253,6 +256,13 @@ class DeepClusterer(
     @abstractmethod
     def _objective(self, X):
         """Training objective on ``X`` (lower is better), used by :meth:`score`."""
+
+    def _epochs(self, name, n_samples):
+        """The epoch count of parameter ``name``, ``"auto"`` resolved for ``n_samples`` rows."""
+        value = getattr(self, name)
+        if isinstance(value, str):  # "auto", the only string the constraints allow
+            return self._auto_budgets[name].n_epochs(n_samples, self.batch_size)
+        return value
 
     def _check_fit_targets(self, X, y):
         """Validate ``y`` for fit; unsupervised estimators ignore it."""
@@ -329,7 +339,7 @@ class DeepClusterer(
             encoder,
             X,
             train_phase=self._train_phase,
-            max_epochs=self.pretext_epochs,
+            max_epochs=self._epochs("pretext_epochs", X.shape[0]),
             seed=seed,
             embedding_dim=self._n_features_out,
             decoder=decoder,

@@ -131,6 +131,37 @@ def n_batches(n_samples, batch_size):
     return len(_batch_starts(n_samples, batch_size)) - 1
 
 
+class StepBudget:
+    """The ``"auto"`` length of a training phase, counted in optimisation steps.
+
+    ``epochs`` passes over the data, but never fewer than ``min_steps`` nor
+    more than ``max_steps`` steps: a fixed number of epochs is a few hundred
+    steps on a small table and tens of thousands on a large one, where the
+    same network has converged long before.
+
+    Parameters
+    ----------
+    epochs : int
+        Passes over the data when that is within the step bounds.
+    min_steps, max_steps : int
+        Bounds on the steps of the phase.
+    """
+
+    def __init__(self, epochs, min_steps, max_steps):
+        self.epochs = epochs
+        self.min_steps = min_steps
+        self.max_steps = max_steps
+
+    def __repr__(self):
+        return f"StepBudget({self.epochs}, {self.min_steps}, {self.max_steps})"
+
+    def n_epochs(self, n_samples, batch_size):
+        """Epochs of the phase on ``n_samples`` rows in batches of ``batch_size``."""
+        batches = n_batches(n_samples, batch_size)
+        steps = min(max(self.epochs * batches, self.min_steps), self.max_steps)
+        return max(1, math.ceil(steps / batches))
+
+
 class RefreshEveryNBatches(Callback):
     """Call ``refresh(net)`` before training starts and every ``n_batches`` batches.
 
@@ -188,7 +219,9 @@ class PhaseNet(NeuralNet):
         super().__init__(module, criterion, *args, **kwargs)
 
     def get_default_callbacks(self):
-        callbacks = [("epoch_timer", EpochTimer()), ("print_log", PrintLog())]
+        callbacks = [("epoch_timer", EpochTimer())]
+        if self.verbose:  # PrintLog formats a table every epoch, even when silent
+            callbacks.append(("print_log", PrintLog()))
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         return callbacks

@@ -21,6 +21,7 @@ def small_scan(**params):
     """A SCAN small and short enough for tests, overridable parameter by parameter."""
     defaults = dict(
         embedding_dim=8,
+        pretext="contrastive",  # the phases these tests check; the default skips it
         pretext_epochs=30,
         max_epochs=60,
         self_label_epochs=10,

@@ -363,18 +363,22 @@ def test_demo_prints_a_table_of_real_scores(capsys):
     assert main(["demo"]) == 0
     clustering, ncd, gcd = _markdown_tables(capsys.readouterr().out)
     assert [row[0] for row in clustering] == [
-        "KMeans (n_init=20)",
+        "KMeans (n_init=10)",
+        "GaussianMixture (full, n_init=3)",
+        "SpectralClustering (nearest neighbours)",
         "DEC",
         "IDEC",
         "SCAN + self-labelling",
         "SwAVClustering",
         "P2OT",
     ]
-    # Floors under the measured accuracies (KMeans 0.79, the deep methods
-    # 0.80 to 0.92 with 2 threads; a thread count moves them by a few points).
+    # Floors under the measured accuracies on standardised digits (KMeans
+    # 0.589, spectral 0.781, the deep methods 0.590 to 0.838 at seed 0; a
+    # thread count moves them by a few points).
     accuracy = {row[0]: float(row[1]) for row in clustering}
-    assert all(0.7 < value <= 1.0 for value in accuracy.values()), accuracy
-    assert accuracy["SwAVClustering"] > accuracy["KMeans (n_init=20)"] + 0.05
+    assert all(0.5 < value <= 1.0 for value in accuracy.values()), accuracy
+    assert accuracy["SwAVClustering"] > accuracy["KMeans (n_init=10)"] + 0.05
+    assert accuracy["SCAN + self-labelling"] > accuracy["KMeans (n_init=10)"] + 0.05
     # The discovery section: novel-class accuracy of digits 5-9 and the
     # number of novel classes found (5 are there; 5 or 6 measured), then GCD
     # all/old/new and the number of classes found (10 are there; 11 measured).

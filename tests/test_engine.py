@@ -10,10 +10,13 @@ from sklearn_deepclust._engine import (
     DeviceBatchIterator,
     IndexedTensorDataset,
     RefreshEveryNBatches,
+    StepBudget,
     batched_forward,
+    n_batches,
     train_phase,
 )
 from sklearn_deepclust.nn import Autoencoder, ReconstructionLoss, mlp
+from hypothesis import given, strategies as st
 
 
 def test_batches_cover_every_sample_once_in_a_seeded_order():
@@ -200,3 +203,33 @@ def test_batch_inputs_build_the_module_input_from_batch_and_indices():
     for inputs in seen:
         half = inputs.shape[0] // 2
         torch.testing.assert_close(inputs[half:], inputs[:half] + 100)
+
+
+@given(
+    n_samples=st.integers(2, 200_000),
+    batch_size=st.integers(2, 1024),
+    epochs=st.integers(1, 300),
+    min_steps=st.integers(1, 1000),
+    extra_steps=st.integers(0, 5000),
+)
+def test_step_budget_runs_its_epochs_within_the_step_bounds(
+    n_samples, batch_size, epochs, min_steps, extra_steps
+):
+    budget = StepBudget(epochs, min_steps, min_steps + extra_steps)
+    n_epochs = budget.n_epochs(n_samples, batch_size)
+    steps = n_epochs * n_batches(n_samples, batch_size)
+    batches = n_batches(n_samples, batch_size)
+    wanted = min(max(epochs * batches, budget.min_steps), budget.max_steps)
+    # Whole epochs: the fewest that reach the wanted steps, at least one.
+    assert n_epochs >= 1
+    assert steps >= wanted or n_epochs == 1 and batches >= wanted
+    assert (n_epochs - 1) * batches < wanted or n_epochs == 1
+
+
+def test_step_budget_examples_from_the_docstrings():
+    # SCAN's clustering budget: 300 steps on 150 rows, 100 epochs on 1,797
+    # rows (8 batches), capped at 2,000 steps on 20,000 rows.
+    budget = StepBudget(100, 300, 2000)
+    assert budget.n_epochs(150, 256) == 300
+    assert budget.n_epochs(1797, 256) == 100
+    assert budget.n_epochs(20_000, 256) == 26  # 79 batches: 2,054 steps

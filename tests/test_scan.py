@@ -223,3 +223,25 @@ def test_training_does_not_read_the_device_once_per_batch(blobs, host_reads):
 
     few, many = count_reads(200), count_reads(8)  # 2 vs 50 batches per epoch
     assert few == many
+
+
+def test_defaults_mine_input_neighbours_and_size_the_budget_from_the_table():
+    """At its defaults SCAN mines euclidean neighbours in the input itself
+    (exactly scikit-learn's), runs the "auto" step budgets (200 clustering and
+    100 self-labelling steps on 150 rows, one batch each) and recovers blobs."""
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import adjusted_rand_score
+    from sklearn.neighbors import NearestNeighbors
+
+    # Eight features: on two, a view with 30 % of cells redrawn from their
+    # marginals lands in another blob and self-labelling merges two of them
+    # (corruption_rate=0 then recovers all three).
+    X, y = make_blobs(n_samples=150, centers=3, n_features=8, random_state=0)
+    scan = SCAN(n_clusters=3, random_state=0).fit(X)
+    assert "pretext" not in scan.history_
+    assert len(scan.history_["cluster"]) == 200
+    assert len(scan.history_["self_label"]) == 100
+    expected = NearestNeighbors(n_neighbors=21).fit(X).kneighbors(X)[1][:, 1:]
+    shared = [len(set(a) & set(b)) for a, b in zip(scan.neighbors_, expected)]
+    assert np.mean(shared) / 20 >= 0.99  # float32 ties aside, the same sets
+    assert adjusted_rand_score(y, scan.labels_) == pytest.approx(1.0)

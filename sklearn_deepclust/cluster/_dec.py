@@ -12,13 +12,13 @@ from numbers import Integral, Real
 
 import torch
 from sklearn.cluster import KMeans
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
 from .._base import DeepClusterer
 from .._distributed import sum_over_processes
-from .._engine import ConvergenceReached, RefreshEveryNBatches, batched_forward
+from .._engine import ConvergenceReached, RefreshEveryNBatches, StepBudget, batched_forward
 from ..nn import Autoencoder, ReconstructionLoss, check_decoder, make_decoder
 
 __all__ = ["DEC", "soft_assignment", "target_distribution"]
@@ -160,8 +160,11 @@ class DEC(DeepClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters.
-    hidden_dims : sequence of int, default=(500, 500, 2000)
-        Widths of the encoder's hidden layers (mirrored in the decoder).
+    hidden_dims : sequence of int, default=(256, 256)
+        Widths of the encoder's hidden layers (mirrored in the decoder). The
+        paper's ``(500, 500, 2000)`` was sized for MNIST; on the tables of the
+        development suite the smaller network was as accurate at a tenth of
+        the cost.
     embedding_dim : int, default=10
         Width of the embedding. Ignored when ``module`` is given.
     reconstruction_weight : float, default=0.0
@@ -172,17 +175,19 @@ class DEC(DeepClusterer):
         is IDEC.
     alpha : float, default=1.0
         Degrees of freedom of the Student's t kernel.
-    pretrain_epochs : int, default=200
+    pretrain_epochs : int or "auto", default="auto"
         Epochs of autoencoder pretraining (0 skips it, e.g. for an already
-        trained ``module``).
+        trained ``module``). ``"auto"`` is 100 epochs kept within 300 to
+        2,000 optimisation steps: a fixed epoch count is 400 steps on 500
+        rows and 39,000 on 50,000.
     pretrain_dropout : float, default=0.0
         Fraction of input features zeroed at random during pretraining: a
         denoising autoencoder, as in DEC's layer-wise pretraining (0.2 there).
         The default trains the plain end-to-end autoencoder of the IDEC
-        reference implementation, whose schedule (Adam, batch 256, 200
-        epochs) the other defaults follow.
-    max_epochs : int, default=100
-        Upper bound on the epochs of the clustering phase.
+        reference implementation, with its optimiser (Adam, batch 256).
+    max_epochs : int or "auto", default="auto"
+        Upper bound on the epochs of the clustering phase; ``"auto"`` is 100
+        epochs kept within 300 to 2,000 optimisation steps.
     update_interval : int, default=140
         Batches between two refreshes of the target distribution.
     tol : float, default=1e-3
@@ -264,11 +269,16 @@ class DEC(DeepClusterer):
     (200, 2)
     """
 
+    _auto_budgets = {
+        "pretrain_epochs": StepBudget(100, 300, 2000),
+        "max_epochs": StepBudget(100, 300, 2000),
+    }
+
     _parameter_constraints: dict = {
         **DeepClusterer._parameter_constraints,
         "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
-        "pretrain_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "pretrain_dropout": [Interval(Real, 0, 1, closed="left")],
         "update_interval": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],
@@ -280,13 +290,13 @@ class DEC(DeepClusterer):
         self,
         n_clusters=8,
         *,
-        hidden_dims=(500, 500, 2000),
+        hidden_dims=(256, 256),
         embedding_dim=10,
         reconstruction_weight=0.0,
         alpha=1.0,
-        pretrain_epochs=200,
+        pretrain_epochs="auto",
         pretrain_dropout=0.0,
-        max_epochs=100,
+        max_epochs="auto",
         update_interval=140,
         tol=1e-3,
         n_init=20,
@@ -339,13 +349,14 @@ class DEC(DeepClusterer):
         else:
             decoder = check_decoder(self.decoder, self._n_features_out, n_features, device)
         self.history_ = {}
-        if self.pretrain_epochs > 0:
+        pretrain_epochs = self._epochs("pretrain_epochs", X.shape[0])
+        if pretrain_epochs > 0:
             self.history_["pretrain"] = self._train_phase(
                 "pretrain",
                 Autoencoder(encoder, decoder, self.pretrain_dropout),
                 ReconstructionLoss(),
                 X,
-                max_epochs=self.pretrain_epochs,
+                max_epochs=pretrain_epochs,
                 seed=seed,
             )
 
@@ -369,7 +380,7 @@ class DEC(DeepClusterer):
             self.module_,
             loss,
             X,
-            max_epochs=self.max_epochs,
+            max_epochs=self._epochs("max_epochs", X.shape[0]),
             seed=seed + 1,
             callbacks=[RefreshEveryNBatches(refresh, self.update_interval)],
         )

@@ -70,18 +70,19 @@ class P2OT(_OTClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters.
-    hidden_dims : sequence of int, default=(512, 512)
+    hidden_dims : sequence of int, default=(256, 256)
         Widths of the encoder's hidden layers.
-    embedding_dim : int, default=128
+    embedding_dim : int, default=64
         Width of the encoder's output (what ``transform`` returns). Ignored
         when ``module`` is given.
-    projection_dim : int, default=128
+    projection_dim : int, default=64
         Width of the projection head's output, where the prototypes live.
     pretext : {"contrastive", "autoencoder", "none"}, default="contrastive"
         Pretraining of the encoder before the clustering phase (see
         :func:`~sklearn_deepclust.pretext.train_pretext`).
-    pretext_epochs : int, default=100
-        Epochs of the pretext phase.
+    pretext_epochs : int or "auto", default="auto"
+        Epochs of the pretext phase; ``"auto"`` is 50 epochs kept within 200
+        to 600 optimisation steps.
     temperature : float, default=0.1
         Softmax temperature of the cosine scores (the official cosine head's
         scale of 10).
@@ -140,8 +141,10 @@ class P2OT(_OTClusterer):
     freeze_prototypes_epochs : int, default=1
         Epochs at the start of the clustering phase during which the
         prototypes are not updated.
-    max_epochs : int, default=100
+    max_epochs : int or "auto", default="auto"
         Epochs of the clustering phase; the mass schedule spans them.
+        ``"auto"`` is 100 epochs kept within 200 to 1,200 optimisation
+        steps.
     batch_size : int, default=256
         Mini-batch size, at least 2.
     lr : float, default=1e-3
@@ -217,11 +220,11 @@ class P2OT(_OTClusterer):
         self,
         n_clusters=8,
         *,
-        hidden_dims=(512, 512),
-        embedding_dim=128,
-        projection_dim=128,
+        hidden_dims=(256, 256),
+        embedding_dim=64,
+        projection_dim=64,
         pretext="contrastive",
-        pretext_epochs=100,
+        pretext_epochs="auto",
         temperature=0.1,
         epsilon=0.1,
         kl_weight=1.0,
@@ -233,7 +236,7 @@ class P2OT(_OTClusterer):
         corruption_rate=0.3,
         queue_length=0,
         freeze_prototypes_epochs=1,
-        max_epochs=100,
+        max_epochs="auto",
         batch_size=256,
         lr=1e-3,
         optimizer=torch.optim.Adam,

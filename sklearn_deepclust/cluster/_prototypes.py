@@ -36,7 +36,7 @@ from torch.nn import functional as F
 
 from .._base import DeepClusterer
 from .._distributed import sum_over_processes, world_size
-from .._engine import batched_forward, n_batches
+from .._engine import StepBudget, batched_forward, n_batches
 from ..augment import TabularView
 from ..nn import mlp
 from ..pretext import PRETEXT_TASKS, RandomViews
@@ -219,11 +219,16 @@ class _OTClusterer(DeepClusterer):
     optional pretext phase, then the swapped-prediction phase.
     """
 
+    _auto_budgets = {
+        "pretext_epochs": StepBudget(50, 200, 600),
+        "max_epochs": StepBudget(100, 200, 1200),
+    }
+
     _parameter_constraints: dict = {
         **DeepClusterer._parameter_constraints,
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
         "pretext": [StrOptions(set(PRETEXT_TASKS))],
-        "pretext_epochs": [Interval(Integral, 0, None, closed="left")],
+        "pretext_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "sinkhorn_iters": [Interval(Integral, 1, None, closed="left")],
@@ -268,13 +273,14 @@ class _OTClusterer(DeepClusterer):
         n_sources = 1 if self.codes_from == "clean" else self.n_views
         queue = _FeatureQueue(self._queue_length(n_samples), n_sources, self.projection_dim, device)
         steps_per_epoch = n_batches(n_samples, self.batch_size)
+        max_epochs = self._epochs("max_epochs", n_samples)
         loss = _SwappedPredictionLoss(
             network,
             self._codes,
             self.temperature,
             self.n_views,
             self.codes_from,
-            total_steps=self.max_epochs * steps_per_epoch,
+            total_steps=max_epochs * steps_per_epoch,
             queue=queue,
         )
         view = TabularView(corruption_rate=self.corruption_rate).fit(X)
@@ -283,7 +289,7 @@ class _OTClusterer(DeepClusterer):
             network,
             loss,
             X,
-            max_epochs=self.max_epochs,
+            max_epochs=max_epochs,
             seed=seed + 1,
             callbacks=[_FreezePrototypes(self.freeze_prototypes_epochs)],
             batch_inputs=RandomViews(

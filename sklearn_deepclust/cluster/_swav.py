@@ -32,20 +32,21 @@ class SwAVClustering(_OTClusterer):
     ----------
     n_clusters : int, default=8
         Number of clusters (prototypes).
-    hidden_dims : sequence of int, default=(512, 512)
+    hidden_dims : sequence of int, default=(256, 256)
         Widths of the encoder's hidden layers.
-    embedding_dim : int, default=128
+    embedding_dim : int, default=64
         Width of the encoder's output (what ``transform`` returns). Ignored
         when ``module`` is given.
-    projection_dim : int, default=128
+    projection_dim : int, default=64
         Width of the projection head's output, where the prototypes live.
     pretext : {"contrastive", "autoencoder", "none"}, default="contrastive"
         Pretraining of the encoder before the clustering phase (see
         :func:`~sklearn_deepclust.pretext.train_pretext`). SwAV itself needs
         none on images; on tables a contrastive start is worth it (see
         ``codes_from``).
-    pretext_epochs : int, default=100
-        Epochs of the pretext phase (ignored with ``pretext="none"``).
+    pretext_epochs : int or "auto", default="auto"
+        Epochs of the pretext phase; ``"auto"`` is 50 epochs kept within 200
+        to 600 optimisation steps (ignored with ``pretext="none"``).
     temperature : float, default=0.1
         Softmax temperature of the predictions (the paper's tau).
     epsilon : float, default=0.05
@@ -76,8 +77,9 @@ class SwAVClustering(_OTClusterer):
     freeze_prototypes_epochs : int, default=1
         Epochs at the start of the clustering phase during which the
         prototypes are not updated.
-    max_epochs : int, default=200
-        Epochs of the clustering phase.
+    max_epochs : int or "auto", default="auto"
+        Epochs of the clustering phase; ``"auto"`` is 100 epochs kept within
+        200 to 1,200 optimisation steps.
     batch_size : int, default=256
         Mini-batch size, at least 2.
     lr : float, default=1e-3
@@ -152,11 +154,11 @@ class SwAVClustering(_OTClusterer):
         self,
         n_clusters=8,
         *,
-        hidden_dims=(512, 512),
-        embedding_dim=128,
-        projection_dim=128,
+        hidden_dims=(256, 256),
+        embedding_dim=64,
+        projection_dim=64,
         pretext="contrastive",
-        pretext_epochs=100,
+        pretext_epochs="auto",
         temperature=0.1,
         epsilon=0.05,
         sinkhorn_iters=3,
@@ -165,7 +167,7 @@ class SwAVClustering(_OTClusterer):
         corruption_rate=0.3,
         queue_length="auto",
         freeze_prototypes_epochs=1,
-        max_epochs=200,
+        max_epochs="auto",
         batch_size=256,
         lr=1e-3,
         optimizer=torch.optim.Adam,
