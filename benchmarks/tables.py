@@ -165,37 +165,78 @@ def _key(record):
 
 def jobs(parts, tables, seeds, scalers, methods=None):
     """Every fit the parts ask for, as keyword arguments of :func:`measure`."""
-    chosen = (lambda names: [m for m in names if methods is None or m in methods])
+
+    def chosen(names):
+        return [m for m in names if methods is None or m in methods]
+
     out = []
     if "balanced" in parts:
         for table in tables:
             for scaler in scalers:
                 for seed in seeds:
                     for method in chosen(ANCHORS + CLUSTERERS):
-                        out.append(dict(part="balanced", table=table, scaler=scaler, seed=seed,
-                                        method=method))
+                        out.append(
+                            dict(
+                                part="balanced",
+                                table=table,
+                                scaler=scaler,
+                                seed=seed,
+                                method=method,
+                            )
+                        )
     if "long-tailed" in parts:
         for table in [t for t in tables if t in MULTICLASS]:
             for ratio in RATIOS:
                 for seed in seeds:
                     for method in chosen(ANCHORS + LONG_TAILED_CLUSTERERS):
-                        out.append(dict(part="long-tailed", table=table, ratio=ratio,
-                                        scaler="standard", seed=seed, method=method))
+                        out.append(
+                            dict(
+                                part="long-tailed",
+                                table=table,
+                                ratio=ratio,
+                                scaler="standard",
+                                seed=seed,
+                                method=method,
+                            )
+                        )
     if "threads" in parts:
         for table in tables:
             for method in chosen(CLUSTERERS):
-                out.append(dict(part="threads", table=table, scaler="standard", seed=seeds[0],
-                                method=method, threads=2))
+                out.append(
+                    dict(
+                        part="threads",
+                        table=table,
+                        scaler="standard",
+                        seed=seeds[0],
+                        method=method,
+                        threads=2,
+                    )
+                )
     if "legacy" in parts:
         for table in tables:
             for method in chosen(CLUSTERERS):
-                out.append(dict(part="legacy", table=table, scaler="standard", seed=seeds[0],
-                                method=legacy_name(method)))
+                out.append(
+                    dict(
+                        part="legacy",
+                        table=table,
+                        scaler="standard",
+                        seed=seeds[0],
+                        method=legacy_name(method),
+                    )
+                )
     return out
 
 
-def run(raw, parts=PARTS, tables=SUITE, seeds=SEEDS, scalers=SCALERS, methods=None,
-        legacy_tree=LEGACY_TREE, shard=None):
+def run(
+    raw,
+    parts=PARTS,
+    tables=SUITE,
+    seeds=SEEDS,
+    scalers=SCALERS,
+    methods=None,
+    legacy_tree=LEGACY_TREE,
+    shard=None,
+):
     """Run the fits not yet in ``raw`` (JSON lines), appending each record as it comes.
 
     ``shard=(i, n)`` runs every n-th job from the i-th, so that n processes
@@ -246,8 +287,9 @@ def _summary_rows(records, tables_of, scaler, ratio, methods, key="ACC", legacy=
     """
     means = _means(records, key)
     acc = _means(records, "ACC")
-    tables = [t for t in tables_of
-              if all((t, ratio, scaler, m) in means for m in methods + ["KMeans"])]
+    tables = [
+        t for t in tables_of if all((t, ratio, scaler, m) in means for m in methods + ["KMeans"])
+    ]
     rows = []
     if not tables:
         return tables, rows
@@ -353,8 +395,9 @@ def report(records):
     for ratio in RATIOS:
         lt_methods = _methods_present(long_tailed, ANCHORS + LONG_TAILED_CLUSTERERS)
         for key in ("ACC", "F1"):
-            tables, rows = _summary_rows(long_tailed, MULTICLASS, "standard", ratio,
-                                         lt_methods, key=key)
+            tables, rows = _summary_rows(
+                long_tailed, MULTICLASS, "standard", ratio, lt_methods, key=key
+            )
             if tables:
                 sections.append(
                     f"### Long-tailed, rho = {ratio:g}, {key}, {len(tables)} tables\n\n"
@@ -365,20 +408,29 @@ def report(records):
     for scaler in SCALERS:
         present = [t for t in SUITE if _select(balanced, table=t, scaler=scaler)]
         if present:
-            sections.append(f"### Per table, {scaler} scaling\n\n"
-                            + _per_table(balanced, scaler, None, methods, present))
+            sections.append(
+                f"### Per table, {scaler} scaling\n\n"
+                + _per_table(balanced, scaler, None, methods, present)
+            )
     for ratio in RATIOS:
         present = [t for t in MULTICLASS if _select(long_tailed, table=t, ratio=ratio)]
         if present:
             lt_methods = _methods_present(long_tailed, ANCHORS + LONG_TAILED_CLUSTERERS)
-            sections.append(f"### Per table, long-tailed rho = {ratio:g}, standard scaling\n\n"
-                            + _per_table(long_tailed, "standard", ratio, lt_methods, present))
+            sections.append(
+                f"### Per table, long-tailed rho = {ratio:g}, standard scaling\n\n"
+                + _per_table(long_tailed, "standard", ratio, lt_methods, present)
+            )
     if legacy:
         present = [t for t in SUITE if _select(legacy, table=t)]
         sections.append(
             f"### Per table, the defaults of {LEGACY_COMMIT}, seed 0, standard scaling\n\n"
-            + _per_table(legacy, "standard", None,
-                         _methods_present(legacy, [legacy_name(m) for m in CLUSTERERS]), present)
+            + _per_table(
+                legacy,
+                "standard",
+                None,
+                _methods_present(legacy, [legacy_name(m) for m in CLUSTERERS]),
+                present,
+            )
         )
     return "\n\n".join(s for s in sections if s)
 
@@ -387,20 +439,33 @@ def _scaler_difference(records, methods):
     means = _means(records)
     rows = []
     for method in methods:
-        tables = [t for t in SUITE
-                  if all((t, None, s, method) in means for s in SCALERS)]
+        tables = [t for t in SUITE if all((t, None, s, method) in means for s in SCALERS)]
         if not tables:
             continue
-        d = np.array([means[(t, None, "minmax", method)][0]
-                      - means[(t, None, "standard", method)][0] for t in tables])
+        d = np.array(
+            [
+                means[(t, None, "minmax", method)][0] - means[(t, None, "standard", method)][0]
+                for t in tables
+            ]
+        )
         worst = int(np.argmax(np.abs(d)))
-        rows.append([method, str(len(tables)), f"{d.mean():+.3f}", f"{np.median(np.abs(d)):.3f}",
-                     f"{d[worst]:+.3f} ({tables[worst]})"])
+        rows.append(
+            [
+                method,
+                str(len(tables)),
+                f"{d.mean():+.3f}",
+                f"{np.median(np.abs(d)):.3f}",
+                f"{d[worst]:+.3f} ({tables[worst]})",
+            ]
+        )
     if not rows:
         return ""
-    return ("### MinMaxScaler against StandardScaler (ACC, min-max minus standard)\n\n"
-            + markdown_table(["method", "tables", "mean difference", "median |difference|",
-                              "largest"], rows))
+    return (
+        "### MinMaxScaler against StandardScaler (ACC, min-max minus standard)\n\n"
+        + markdown_table(
+            ["method", "tables", "mean difference", "median |difference|", "largest"], rows
+        )
+    )
 
 
 def _threads_section(records):
@@ -408,15 +473,19 @@ def _threads_section(records):
     two = _means(_select(records, part="threads"))
     rows = []
     for method in CLUSTERERS:
-        d = [abs(two[(t, None, "standard", method)][0] - one[(t, None, "standard", method)][0])
-             for t in SUITE
-             if (t, None, "standard", method) in two and (t, None, "standard", method) in one]
+        d = [
+            abs(two[(t, None, "standard", method)][0] - one[(t, None, "standard", method)][0])
+            for t in SUITE
+            if (t, None, "standard", method) in two and (t, None, "standard", method) in one
+        ]
         if d:
             rows.append([method, str(len(d)), f"{np.median(d):.3f}", f"{np.max(d):.3f}"])
     if not rows:
         return ""
-    return ("### One against two torch threads (seed 0, standard scaling, |ACC difference|)\n\n"
-            + markdown_table(["method", "tables", "median", "largest"], rows))
+    return (
+        "### One against two torch threads (seed 0, standard scaling, |ACC difference|)\n\n"
+        + markdown_table(["method", "tables", "median", "largest"], rows)
+    )
 
 
 def verdict(records):
@@ -430,8 +499,7 @@ def verdict(records):
         return np.array([source[(t, ratio, "standard", method)][0] for t in tables])
 
     def complete(methods, source=means, tables_of=SUITE, ratio=None):
-        return [t for t in tables_of
-                if all((t, ratio, "standard", m) in source for m in methods)]
+        return [t for t in tables_of if all((t, ratio, "standard", m) in source for m in methods)]
 
     for method in ("DEC", "SCAN", "SwAVClustering"):
         tables = complete([method, "KMeans"])
@@ -451,13 +519,16 @@ def verdict(records):
         anchor_means = {a: column(a, tables).mean() for a in ANCHORS}
         best = np.max([column(a, tables) for a in ANCHORS], axis=0)
         at_least_best = int(np.sum(values >= best - TIE))
-        ok = (values.mean() >= 1.10 * anchor_means["KMeans"]
-              and all(values.mean() >= m for m in anchor_means.values())
-              and at_least_best >= len(tables) / 2)
+        ok = (
+            values.mean() >= 1.10 * anchor_means["KMeans"]
+            and all(values.mean() >= m for m in anchor_means.values())
+            and at_least_best >= len(tables) / 2
+        )
         lines.append(
             f"- {'PASS' if ok else 'FAIL'} first choice {FIRST_CHOICE}: mean ACC "
             f"{values.mean():.3f} = {values.mean() / anchor_means['KMeans']:.3f} x KMeans's; "
-            "anchors' means " + ", ".join(f"{a} {m:.3f}" for a, m in anchor_means.items())
+            "anchors' means "
+            + ", ".join(f"{a} {m:.3f}" for a, m in anchor_means.items())
             + f"; >= the table's best anchor (within one point) on {at_least_best} of "
             f"{len(tables)} tables"
         )
@@ -472,10 +543,15 @@ def verdict(records):
             p2ot = column("P2OT", tables, source, ratio).mean()
             km = column("KMeans", tables, source, ratio).mean()
             swav = column("SwAVClustering", tables, source, ratio).mean()
-            checks.append((p2ot >= km and p2ot >= swav,
-                           f"{key} {p2ot:.3f} (KMeans {km:.3f}, SwAV {swav:.3f})"))
-        gap = column("P2OT", tables, long_tailed, ratio) - column("KMeans", tables,
-                                                                  long_tailed, ratio)
+            checks.append(
+                (
+                    p2ot >= km and p2ot >= swav,
+                    f"{key} {p2ot:.3f} (KMeans {km:.3f}, SwAV {swav:.3f})",
+                )
+            )
+        gap = column("P2OT", tables, long_tailed, ratio) - column(
+            "KMeans", tables, long_tailed, ratio
+        )
         below = int(np.sum(gap < -0.05))
         ok = all(c for c, _ in checks) and below <= 0.15 * len(tables)
         lines.append(
@@ -501,8 +577,15 @@ def verdict(records):
 def main(args):
     raw = Path(__file__).parent / "results" / "tables.jsonl"
     if not args.report_only:
-        run(raw, args.parts or PARTS, args.tables or SUITE, args.seeds,
-            args.scalers or SCALERS, args.methods, Path(args.legacy_tree or LEGACY_TREE),
-            tuple(args.shard) if args.shard else None)
+        run(
+            raw,
+            args.parts or PARTS,
+            args.tables or SUITE,
+            args.seeds,
+            args.scalers or SCALERS,
+            args.methods,
+            Path(args.legacy_tree or LEGACY_TREE),
+            tuple(args.shard) if args.shard else None,
+        )
     records = [json.loads(line) for line in raw.read_text().splitlines()]
     return report(records)

@@ -47,8 +47,7 @@ def run_demo(out=None):
         },
     }
     print(
-        f"Clustering {X.shape[0]} digits ({X.shape[1]} pixels, 10 classes), "
-        "standardised\n",
+        f"Clustering {X.shape[0]} digits ({X.shape[1]} pixels, 10 classes), standardised\n",
         file=out,
         flush=True,
     )

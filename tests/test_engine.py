@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 from torch import nn
 
 from sklearn_deepclust._engine import (
@@ -16,7 +18,6 @@ from sklearn_deepclust._engine import (
     train_phase,
 )
 from sklearn_deepclust.nn import Autoencoder, ReconstructionLoss, mlp
-from hypothesis import given, strategies as st
 
 
 def test_batches_cover_every_sample_once_in_a_seeded_order():
