@@ -493,7 +493,13 @@ def verdict(records):
     records = [{"ratio": None, "threads": 1, **r} for r in records]
     balanced = _select(records, part="balanced", scaler="standard")
     means = _means(balanced)
-    lines = ["### Acceptance (standard scaling)"]
+    n_tables = len({r["table"] for r in balanced})
+    lines = [
+        f"### Acceptance (standard scaling; records on {n_tables} of the {len(SUITE)} tables)",
+        "",
+        "Each line counts the tables where every method it compares has a record.",
+        "",
+    ]
 
     def column(method, tables, source=means, ratio=None):
         return np.array([source[(t, ratio, "standard", method)][0] for t in tables])
@@ -559,8 +565,10 @@ def verdict(records):
             + "; ".join(text for _, text in checks)
             + f"; more than 5 points below KMeans on {below} of {len(tables)}"
         )
-    stds = [v[1] for (t, ratio, scaler, m), v in means.items() if m in CLUSTERERS]
-    if stds:
+    n_seeds = len({r["seed"] for r in balanced})
+    if n_seeds < 2:  # a std over one seed is zero and proves nothing
+        lines.append(f"- NOT MEASURED spread: {n_seeds} seed in the records, at least 2 needed")
+    elif any(m in CLUSTERERS for (_, _, _, m) in means):
         per_method = {
             m: float(np.median([v[1] for k, v in means.items() if k[3] == m]))
             for m in CLUSTERERS
