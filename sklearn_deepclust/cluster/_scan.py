@@ -532,19 +532,20 @@ class SCAN(DeepClusterer):
             (proba.max(dim=1).values > self.self_label_threshold).float().mean()
         )
         self.self_label_thresholds_ = None
-        if self.self_label and self._epochs("self_label_epochs", n_samples) > 0:
+        self_label_epochs = self._epochs("self_label_epochs", n_samples)
+        if self.self_label and self_label_epochs > 0:
             thresholds = self_label_thresholds(proba, self.self_label_threshold)
             self.self_label_thresholds_ = thresholds.cpu().numpy()
-            self._self_label(X, view, thresholds, seed + 2)
+            self._self_label(X, view, thresholds, self_label_epochs, seed + 2)
 
-    def _self_label(self, X, view, thresholds, seed):
+    def _self_label(self, X, view, thresholds, max_epochs, seed):
         self.module_.train()
         self.history_["self_label"] = self._train_phase(
             "self_label",
             self.module_,
             _SelfLabelLoss(thresholds),
             X,
-            max_epochs=self._epochs("self_label_epochs", X.shape[0]),
+            max_epochs=max_epochs,
             seed=seed,
             lr=self.self_label_lr,
             batch_inputs=RandomViews(view, 1, seed, X.device, with_clean=True),
