@@ -34,6 +34,9 @@ from .pretext import train_pretext
 
 __all__ = ["DeepClusterer"]
 
+# Constraint of an epoch parameter whose "auto" a subclass's ``_auto_budgets`` resolves.
+EPOCHS_OR_AUTO = [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})]
+
 
 @contextmanager
 def seeded_torch(seed, device):
@@ -197,7 +200,7 @@ class DeepClusterer(
         "module": [None, torch.nn.Module],
         # Batch normalisation and in-batch contrasts need two rows per step.
         "batch_size": [Interval(Integral, 2, None, closed="left")],
-        "max_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "max_epochs": [Interval(Integral, 0, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "optimizer": [type],
         "device": [str, torch.device],

@@ -234,3 +234,20 @@ def test_step_budget_examples_from_the_docstrings():
     assert budget.n_epochs(150, 256) == 300
     assert budget.n_epochs(1797, 256) == 100
     assert budget.n_epochs(20_000, 256) == 26  # 79 batches: 2,054 steps
+
+
+def test_auto_epochs_only_where_a_budget_defines_them():
+    """ "auto" is accepted by the estimators with step budgets and refused, in
+    scikit-learn's words, by those without (PBN's and GMMGCD's max_epochs)."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    from sklearn_deepclust import DEC, P2OT, SCAN, SwAVClustering
+    from sklearn_deepclust.discovery import GMMGCD, PBN
+
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    y = np.r_[np.zeros(5, int), np.ones(5, int), -np.ones(10, int)]
+    for estimator in (DEC, SCAN, SwAVClustering, P2OT):
+        assert estimator().get_params()["max_epochs"] == "auto"
+    for estimator in (PBN, GMMGCD):
+        with pytest.raises(InvalidParameterError, match="max_epochs"):
+            estimator(max_epochs="auto").fit(X, y)

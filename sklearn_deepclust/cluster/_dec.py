@@ -12,11 +12,11 @@ from numbers import Integral, Real
 
 import torch
 from sklearn.cluster import KMeans
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from torch import nn
 from torch.nn import functional as F
 
-from .._base import DeepClusterer
+from .._base import EPOCHS_OR_AUTO, DeepClusterer
 from .._distributed import sum_over_processes
 from .._engine import ConvergenceReached, RefreshEveryNBatches, StepBudget, batched_forward
 from ..nn import Autoencoder, ReconstructionLoss, check_decoder, make_decoder
@@ -276,9 +276,10 @@ class DEC(DeepClusterer):
 
     _parameter_constraints: dict = {
         **DeepClusterer._parameter_constraints,
+        "max_epochs": EPOCHS_OR_AUTO,
         "reconstruction_weight": [Interval(Real, 0, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="neither")],
-        "pretrain_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "pretrain_epochs": EPOCHS_OR_AUTO,
         "pretrain_dropout": [Interval(Real, 0, 1, closed="left")],
         "update_interval": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, 1, closed="both")],

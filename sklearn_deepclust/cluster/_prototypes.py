@@ -34,7 +34,7 @@ from skorch.callbacks import Callback
 from torch import nn
 from torch.nn import functional as F
 
-from .._base import DeepClusterer
+from .._base import EPOCHS_OR_AUTO, DeepClusterer
 from .._distributed import sum_over_processes, world_size
 from .._engine import StepBudget, batched_forward, n_batches
 from ..augment import TabularView
@@ -226,9 +226,10 @@ class _OTClusterer(DeepClusterer):
 
     _parameter_constraints: dict = {
         **DeepClusterer._parameter_constraints,
+        "max_epochs": EPOCHS_OR_AUTO,
         "projection_dim": [Interval(Integral, 1, None, closed="left")],
         "pretext": [StrOptions(set(PRETEXT_TASKS))],
-        "pretext_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "pretext_epochs": EPOCHS_OR_AUTO,
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "sinkhorn_iters": [Interval(Integral, 1, None, closed="left")],

@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 from torch.nn import functional as F
 
-from .._base import DeepClusterer
+from .._base import EPOCHS_OR_AUTO, DeepClusterer
 from .._engine import StepBudget, batched_forward
 from ..augment import TabularView
 from ..neighbors import mine_neighbors
@@ -416,8 +416,9 @@ class SCAN(DeepClusterer):
 
     _parameter_constraints: dict = {
         **DeepClusterer._parameter_constraints,
+        "max_epochs": EPOCHS_OR_AUTO,
         "pretext": [StrOptions(set(PRETEXT_TASKS))],
-        "pretext_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "pretext_epochs": EPOCHS_OR_AUTO,
         "temperature": [Interval(Real, 0, None, closed="neither")],
         "corruption_rate": [Interval(Real, 0, 1, closed="both")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
@@ -427,7 +428,7 @@ class SCAN(DeepClusterer):
         "n_heads": [Interval(Integral, 1, None, closed="left")],
         "self_label": ["boolean"],
         "self_label_threshold": [Interval(Real, 0, 1, closed="neither")],
-        "self_label_epochs": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
+        "self_label_epochs": EPOCHS_OR_AUTO,
         "self_label_lr": [Interval(Real, 0, None, closed="neither")],
     }
 
