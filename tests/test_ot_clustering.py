@@ -157,6 +157,27 @@ def test_prototypes_are_frozen_in_the_first_epochs(blobs):
     assert not frozen.module_.prototypes_frozen  # released for inference and refits
 
 
+@BOTH
+def test_kmeans_prototypes_start_at_the_mean_projection_of_kmeans_clusters(make, blobs):
+    from sklearn.cluster import KMeans
+
+    X, y = blobs
+    model = make(pretext="none", prototype_init="kmeans", max_epochs=0, random_state=0).fit(X)
+    network = model.module_
+    with torch.no_grad():
+        projections = network.project(network.encoder(torch.as_tensor(X))).numpy()
+    prototypes = network.prototypes.detach().numpy()
+    np.testing.assert_allclose(np.linalg.norm(prototypes, axis=1), 1.0, rtol=1e-5)
+    # Each prototype is the normalised mean projection of one k-means cluster of the inputs.
+    labels = KMeans(4, n_init=3, random_state=0).fit_predict(X)
+    for k in range(4):
+        mean = projections[labels == k].mean(axis=0)
+        assert np.max(prototypes @ mean / np.linalg.norm(mean)) == pytest.approx(1.0, abs=1e-5)
+    # Without any training the clusters are already those of the blobs (up to
+    # a border row or two: the projector is still random).
+    assert cluster_accuracy(y, model.predict(X)) >= 0.99
+
+
 def test_swav_recovers_separated_blobs(blobs):
     X, y = blobs
     assert cluster_accuracy(y, small_swav().fit(X).labels_) >= 0.95

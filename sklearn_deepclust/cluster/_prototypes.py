@@ -29,6 +29,7 @@ from abc import abstractmethod
 from numbers import Integral, Real
 
 import torch
+from sklearn.cluster import KMeans
 from sklearn.utils._param_validation import Interval, StrOptions
 from skorch.callbacks import Callback
 from torch import nn
@@ -238,6 +239,7 @@ class _OTClusterer(DeepClusterer):
         "corruption_rate": [Interval(Real, 0, 1, closed="both")],
         "queue_length": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "freeze_prototypes_epochs": [Interval(Integral, 0, None, closed="left")],
+        "prototype_init": [StrOptions({"kmeans", "random"})],
     }
 
     @abstractmethod
@@ -266,11 +268,13 @@ class _OTClusterer(DeepClusterer):
     def _fit(self, X, y, *, seed, device):
         self._check_views()
         n_samples = X.shape[0]
-        encoder, _ = self._pretrained_encoder(X, seed)
+        encoder, features = self._pretrained_encoder(X, seed)
 
         network = _PrototypeNetwork(
             encoder, self._n_features_out, self.projection_dim, self.n_clusters
         ).to(device)
+        if self.prototype_init == "kmeans":
+            self._init_prototypes_by_kmeans(network, X, features, seed)
         n_sources = 1 if self.codes_from == "clean" else self.n_views
         queue = _FeatureQueue(self._queue_length(n_samples), n_sources, self.projection_dim, device)
         steps_per_epoch = n_batches(n_samples, self.batch_size)
@@ -299,6 +303,25 @@ class _OTClusterer(DeepClusterer):
         )
         self.module_ = network
         self.n_iter_ = len(self.history_["cluster"])
+
+    def _init_prototypes_by_kmeans(self, network, X, features, seed):
+        """Start each prototype at the mean projection of one k-means cluster.
+
+        k-means (``n_init=3``) runs on the pretext features (the inputs
+        without a pretext); a prototype is the normalised mean of the
+        projections of its cluster's rows, so that the first codes are
+        k-means's partition rather than that of random directions.
+        """
+        kmeans = KMeans(self.n_clusters, n_init=3, random_state=seed)
+        labels = kmeans.fit_predict(features.detach().cpu().numpy())
+        labels = torch.as_tensor(labels, device=X.device)
+        with torch.no_grad():
+            projections = batched_forward(
+                lambda x: network.project(network.encoder(x)), X, self.batch_size
+            )
+            sums = torch.zeros(self.n_clusters, projections.shape[1], device=X.device)
+            sums.index_add_(0, labels, projections)
+            network.prototypes.copy_(F.normalize(sums, dim=1))
 
     def _embed(self, X):
         return self.module_.encoder(X)

@@ -77,6 +77,12 @@ class SwAVClustering(_OTClusterer):
     freeze_prototypes_epochs : int, default=1
         Epochs at the start of the clustering phase during which the
         prototypes are not updated.
+    prototype_init : {"kmeans", "random"}, default="random"
+        Where the prototypes start. ``"kmeans"`` runs k-means (``n_init=3``)
+        on the pretext features (the inputs when ``pretext="none"``) and
+        starts each prototype at the normalised mean projection of one
+        cluster's rows, so that the first codes are a k-means partition;
+        ``"random"`` draws them uniformly on the sphere, as the paper does.
     max_epochs : int or "auto", default="auto"
         Epochs of the clustering phase; ``"auto"`` is 100 epochs kept within
         200 to 1,200 optimisation steps.
@@ -167,6 +173,7 @@ class SwAVClustering(_OTClusterer):
         corruption_rate=0.3,
         queue_length="auto",
         freeze_prototypes_epochs=1,
+        prototype_init="random",
         max_epochs="auto",
         batch_size=256,
         lr=1e-3,
@@ -190,6 +197,7 @@ class SwAVClustering(_OTClusterer):
         self.corruption_rate = corruption_rate
         self.queue_length = queue_length
         self.freeze_prototypes_epochs = freeze_prototypes_epochs
+        self.prototype_init = prototype_init
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
