@@ -34,7 +34,12 @@ ESTIMATORS = [
     _small(SCAN(n_clusters=3, n_neighbors=2, self_label_threshold=0.5, self_label_epochs=3)),
     _small(SCAN(n_clusters=3, n_neighbors=2, pretext="autoencoder", self_label=False)),
     _small(SwAVClustering(n_clusters=3)),
-    _small(P2OT(n_clusters=3)),
+    # P2OT with its cluster sizes held (constant KL weight 10): with the
+    # defaults' falling weight it merges two of check_clustering's three
+    # 17-row blobs at every seed we tried (0-3), leaving a cluster empty and
+    # the labels not consecutive; it trades small balanced clusters for long
+    # tails (see its final_kl_weight).
+    _small(P2OT(n_clusters=3, kl_weight=10.0, final_kl_weight=None)),
     # Discovery estimators: the checks' y are fully labelled, so no novel
     # class is made (test_discovery.py covers the discovery itself).
     NCDKMeans(random_state=0),

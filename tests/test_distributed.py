@@ -42,7 +42,11 @@ OT_SETTINGS = dict(
 )
 ESTIMATORS = {
     "swav": lambda batch_size: SwAVClustering(3, batch_size=batch_size, **OT_SETTINGS),
-    "p2ot": lambda batch_size: P2OT(3, batch_size=batch_size, **OT_SETTINGS),
+    # Random prototypes: k-means prototypes come from each process's own
+    # shard (test below), which one process on all rows cannot reproduce.
+    "p2ot": lambda batch_size: P2OT(
+        3, batch_size=batch_size, prototype_init="random", **OT_SETTINGS
+    ),
     # DEC's autoencoder pretraining: a plain mean-over-rows loss.
     "dec-pretraining": lambda batch_size: DEC(
         3,
@@ -52,6 +56,12 @@ ESTIMATORS = {
         max_epochs=0,
         batch_size=batch_size,
         random_state=0,
+    ),
+}
+# Initialised from each process's shard; process 0's start is broadcast.
+SHARD_INITIALISED = {
+    "p2ot-kmeans": lambda batch_size: P2OT(
+        3, batch_size=batch_size, prototype_init="kmeans", **OT_SETTINGS
     ),
 }
 # DEC through its clustering phase, whose stopping rule ends it early.
@@ -88,7 +98,7 @@ def _worker(rank, world_size, port, name, out):
             model = DEC(3, **SYNCED_DEC).fit(shard)
             out[f"epochs{rank}"] = len(model.history_["cluster"])
         else:
-            model = ESTIMATORS[name](len(shard)).fit(shard)
+            model = {**ESTIMATORS, **SHARD_INITIALISED}[name](len(shard)).fit(shard)
             out[f"loss{rank}"] = _losses(model)
         out[rank] = {k: v.clone() for k, v in model.module_.state_dict().items()}
     finally:
@@ -102,6 +112,15 @@ def test_dec_workers_start_from_the_same_centroids_and_stop_together():
     out = mp.Manager().dict()
     mp.spawn(_worker, args=(2, free_port(), "dec", out), nprocs=2, join=True)
     assert out["epochs0"] == out["epochs1"] < 20  # stopped early, together
+    for key, value in out[0].items():
+        torch.testing.assert_close(out[1][key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
+def test_p2ot_workers_start_from_the_kmeans_prototypes_of_process_zero():
+    """Each process runs k-means on its own shard; training starts from
+    process 0's prototypes, so that the workers end with the same model."""
+    out = mp.Manager().dict()
+    mp.spawn(_worker, args=(2, free_port(), "p2ot-kmeans", out), nprocs=2, join=True)
     for key, value in out[0].items():
         torch.testing.assert_close(out[1][key], value, rtol=1e-5, atol=1e-6, msg=key)
 

@@ -102,8 +102,9 @@ class P2OT(_OTClusterer):
         weight lets the sizes follow the data once it is confident. On the
         long-tailed tables of the benchmarks (rho = 0.01) it raised mean
         ACC by 1.7 to 2.4 points; on balanced tables it can cost accuracy
-        (see ``benchmarks/README.md``): for clusters of similar sizes prefer
-        :class:`SwAVClustering`, or set None.
+        (see ``benchmarks/README.md``) and, on a few dozen rows, merge two
+        clusters and leave one empty: for clusters of similar sizes prefer
+        :class:`SwAVClustering`, or set None with a larger ``kl_weight``.
     initial_mass : float in (0, 1], default=0.1
         Fraction of the mass transported at the start of training.
     sinkhorn_iters : int, default=30
@@ -149,6 +150,8 @@ class P2OT(_OTClusterer):
         starts each prototype at the normalised mean projection of one
         cluster's rows, so that the first codes are a k-means partition;
         ``"random"`` draws them uniformly on the sphere, as the paper does.
+        Under ``torch.distributed`` each process clusters its own shard and
+        training starts from process 0's prototypes, as DEC's centroids.
         On the long-tailed development tables (seed 0) k-means prototypes
         raised mean ACC from 0.516 to 0.524 and macro-F1 from 0.438 to 0.462
         at rho = 0.1, and cut the worst loss to k-means at rho = 0.02 from
