@@ -113,11 +113,20 @@ def measure(part, table, scaler, seed, method, ratio=None, threads=1):
             labels = estimator.fit_predict(X)
         except ValueError:
             # GaussianMixture's full covariances are singular on one-hot
-            # tables (splice): refit with scikit-learn's suggested remedy.
+            # tables (splice): refit with scikit-learn's suggested remedy,
+            # a larger reg_covar, ten times larger until the fit succeeds.
             if base_method != "GaussianMixture":
                 raise
-            note = "reg_covar=1e-4 after a singular fit at 1e-6"
-            labels = estimator.set_params(reg_covar=1e-4).fit_predict(X)
+            labels = None
+            for reg_covar in (1e-4, 1e-3, 1e-2):
+                try:
+                    labels = estimator.set_params(reg_covar=reg_covar).fit_predict(X)
+                except ValueError:
+                    continue
+                note = f"reg_covar={reg_covar:g} after a singular fit at 1e-6"
+                break
+            if labels is None:
+                raise
         seconds = time.perf_counter() - start
     return {
         "part": part,
