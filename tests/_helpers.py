@@ -104,3 +104,15 @@ def free_port():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def seeded_module(build, seed=0):
+    """``build()`` under a fixed torch seed, leaving the global generator as it was.
+
+    A module's eager layers draw their weights from torch's global generator
+    when built; unseeded, a test's user module (and so its clustering) would
+    depend on whatever ran before it in the same worker.
+    """
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return build()

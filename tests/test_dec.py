@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from _helpers import seeded_module
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -149,7 +150,9 @@ def test_the_clustering_phase_lowers_its_loss_and_sharpens_the_assignments(blobs
 
 def test_custom_module_is_used_and_not_modified(blobs):
     X, y = blobs
-    encoder = torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    encoder = seeded_module(
+        lambda: torch.nn.Sequential(torch.nn.Linear(5, 16), torch.nn.Tanh(), torch.nn.Linear(16, 3))
+    )
     before = [p.detach().clone() for p in encoder.parameters()]
     dec = DEC(
         n_clusters=4,

@@ -6,7 +6,7 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
-from _helpers import small_scan
+from _helpers import seeded_module, small_scan
 from sklearn.datasets import make_blobs
 from torch import nn
 
@@ -185,7 +185,7 @@ def test_too_many_neighbours_is_a_clear_error():
 
 def test_user_encoder_is_trained_as_a_copy(blobs):
     X, y = blobs
-    encoder = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 6))
+    encoder = seeded_module(lambda: nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 6)))
     before = [p.detach().clone() for p in encoder.parameters()]
     scan = small_scan(module=encoder).fit(X)
     assert scan.transform(X).shape == (400, 6)
