@@ -42,7 +42,7 @@ def main(argv=None):
         nargs="+",
         default=None,
         help=(
-            "quality: method families to run (baselines, dec, scan, scan-input, ot); "
+            "quality: method families to run (baselines, dec, scan, scan-contrastive, ot); "
             "imbalanced: (baselines, dec, ot); default all"
         ),
     )

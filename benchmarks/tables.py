@@ -37,6 +37,7 @@ import numpy as np
 from sklearn_deepclust._report import markdown_table
 
 from ._data import MULTICLASS, SUITE, load_suite_table
+from ._timing import warm_up_torch
 
 PARTS = ("balanced", "long-tailed", "threads", "legacy")
 SCALERS = ("standard", "minmax")
@@ -102,6 +103,7 @@ def measure(part, table, scaler, seed, method, ratio=None, threads=1):
     from sklearn_deepclust.metrics import clustering_scores
 
     torch.set_num_threads(threads)
+    warm_up_torch()
     X, y = load_scaled(table, scaler, ratio, seed)
     n_clusters = len(np.unique(y))
     base_method = method.split(" (")[0]
@@ -208,30 +210,18 @@ def jobs(parts, tables, seeds, scalers, methods=None):
                                 method=method,
                             )
                         )
-    if "threads" in parts:
+    # One seed per table: the same fit with 2 torch threads, and at 272f575's defaults.
+    one_seed_parts = {
+        "threads": lambda method: dict(method=method, threads=2),
+        "legacy": lambda method: dict(method=legacy_name(method)),
+    }
+    for part, fields in one_seed_parts.items():
+        if part not in parts:
+            continue
         for table in tables:
             for method in chosen(CLUSTERERS):
                 out.append(
-                    dict(
-                        part="threads",
-                        table=table,
-                        scaler="standard",
-                        seed=seeds[0],
-                        method=method,
-                        threads=2,
-                    )
-                )
-    if "legacy" in parts:
-        for table in tables:
-            for method in chosen(CLUSTERERS):
-                out.append(
-                    dict(
-                        part="legacy",
-                        table=table,
-                        scaler="standard",
-                        seed=seeds[0],
-                        method=legacy_name(method),
-                    )
+                    dict(part=part, table=table, scaler="standard", seed=seeds[0], **fields(method))
                 )
     return out
 
