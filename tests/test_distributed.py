@@ -105,30 +105,36 @@ def _worker(rank, world_size, port, name, out):
         torch.distributed.destroy_process_group()
 
 
+def _fit_on_two_workers(name):
+    """What :func:`_worker` leaves after fitting ``name`` on two ``gloo`` processes."""
+    out = mp.Manager().dict()
+    mp.spawn(_worker, args=(2, free_port(), name, out), nprocs=2, join=True)
+    return out
+
+
+def _assert_workers_hold_the_same_weights(out):
+    for key, value in out[0].items():
+        torch.testing.assert_close(out[1][key], value, rtol=1e-5, atol=1e-6, msg=key)
+
+
 def test_dec_workers_start_from_the_same_centroids_and_stop_together():
     """k-means runs on each shard; the clustering phase starts from process
     0's centroids, and the stopping rule counts the label changes of all
     shards, so that no process waits for another that stopped."""
-    out = mp.Manager().dict()
-    mp.spawn(_worker, args=(2, free_port(), "dec", out), nprocs=2, join=True)
+    out = _fit_on_two_workers("dec")
     assert out["epochs0"] == out["epochs1"] < 20  # stopped early, together
-    for key, value in out[0].items():
-        torch.testing.assert_close(out[1][key], value, rtol=1e-5, atol=1e-6, msg=key)
+    _assert_workers_hold_the_same_weights(out)
 
 
 def test_p2ot_workers_start_from_the_kmeans_prototypes_of_process_zero():
     """Each process runs k-means on its own shard; training starts from
     process 0's prototypes, so that the workers end with the same model."""
-    out = mp.Manager().dict()
-    mp.spawn(_worker, args=(2, free_port(), "p2ot-kmeans", out), nprocs=2, join=True)
-    for key, value in out[0].items():
-        torch.testing.assert_close(out[1][key], value, rtol=1e-5, atol=1e-6, msg=key)
+    _assert_workers_hold_the_same_weights(_fit_on_two_workers("p2ot-kmeans"))
 
 
 @pytest.mark.parametrize("name", list(ESTIMATORS))
 def test_two_gloo_workers_train_the_model_of_one_process(name):
-    out = mp.Manager().dict()
-    mp.spawn(_worker, args=(2, free_port(), name, out), nprocs=2, join=True)
+    out = _fit_on_two_workers(name)
     single = ESTIMATORS[name](N_ROWS).fit(_data())
     expected = single.module_.state_dict()
     if name.startswith("dec"):
